@@ -1,0 +1,47 @@
+# tabserve — every target installs what it needs into .venv first (python3, make, git suffice).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install demo test test-unit test-integration lint fmt bench soak clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install tabserve with every extra
+
+demo: $(STAMP)  ## train Titanic, register the champion, serve it, load-test it, report drift
+	$(BIN)/python -m tabserve.demo
+
+test: $(STAMP)  ## the whole test suite (starts PostgreSQL, MLflow, moto S3 itself)
+	$(BIN)/python -m pytest -q -ra
+
+test-unit: $(STAMP)  ## unit tests only
+	$(BIN)/python -m pytest -q -ra tests/unit
+
+test-integration: $(STAMP)  ## integration tests only
+	$(BIN)/python -m pytest -q -ra tests/integration
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## side-by-side serving benchmark (installs peers under benchmarks/)
+	$(BIN)/python benchmarks/serving.py --out benchmarks/results/
+
+clean:  ## remove generated state (keeps .venv)
+	rm -rf mlflow.db mlartifacts mlruns results .tabserve predictions.db* drift.html drift.json
