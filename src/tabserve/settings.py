@@ -1,0 +1,72 @@
+"""One settings object for the whole tool.
+
+Every knob has an environment variable ``TABSERVE_<NAME>`` (and may sit in a ``.env`` file);
+CLI flags override it. Nothing else in the code reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TABSERVE_", env_file=".env", extra="ignore")
+
+    # Where the embedded default keeps its state: mlflow.db, mlartifacts/, the model cache.
+    home: Path = Field(default_factory=Path.cwd)
+    # None means the embedded default: sqlite:///<home>/mlflow.db.
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    # Where resolved registry models are cached on this machine.
+    cache_dir: Path | None = None
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    runtime: Literal["onnx", "sklearn"] = "onnx"
+    max_batch_size: int = 64
+    max_queue_delay_us: int = 500
+    batching: bool = True
+    max_rows: int = 10_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    intra_op_threads: int = 1
+    ood: Literal["off", "warn", "reject"] = "warn"
+    coerce: bool = False
+    watch: bool = False
+    watch_interval_s: float = 10.0
+
+    # Monitoring. None means sqlite:///<home>/predictions.db; "off" disables the log.
+    log_db: str | None = None
+    log_sample: float = 1.0
+    log_queue_size: int = 100_000
+
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.resolved_tracking_uri()
+
+    def artifact_root(self) -> str:
+        """Artifact location for experiments created against the embedded store."""
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or (self.home / ".tabserve" / "models")
+
+    def resolved_log_db(self) -> str | None:
+        if self.log_db == "off":
+            return None
+        return self.log_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
