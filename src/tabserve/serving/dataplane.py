@@ -1,0 +1,205 @@
+"""The data plane: validation → dynamic batcher → runtime → metrics → prediction log.
+
+v1 ``/predict`` and v2 ``/infer`` are codecs over one DataPlane, so these steps exist once. The
+data plane knows no HTTP. One DataPlane serves one model version; a hot reload builds a new one
+and swaps it in, and the old one keeps answering the requests that already hold it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import numpy as np
+
+from tabserve.modeldir import ModelDir
+from tabserve.serving import metrics
+from tabserve.serving.batcher import BatchingOptions, DynamicBatcher
+from tabserve.serving.runtimes import Prediction, Runtime
+from tabserve.serving.validation import (
+    Batch,
+    RequestValidationError,
+    ValidationOptions,
+    validate_columns,
+    validate_records,
+)
+
+log = logging.getLogger("tabserve.serving")
+
+# Without batching, a request this small runs on the event loop: a thread hand-off would cost
+# more than the model call itself (measured: see docs/adr/0002-dynamic-batching.md).
+INLINE_MAX_ROWS = 32
+
+
+class PredictionSink(Protocol):
+    """Where predictions go after the answer is computed: tabserve.monitoring.predlog's
+    ``PredictionLog`` has this shape. ``submit`` is called on the event loop once per request
+    and must not block (enqueue and return); an exception it raises is logged, never sent on.
+    """
+
+    def submit(
+        self,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        columns: Mapping[str, Any],
+        n_rows: int,
+        predictions: Any,
+        probabilities: Any = None,
+        classes: Sequence[Any] | None = None,
+        latency_ms: float | None = None,
+        status: str = "ok",
+    ) -> Any: ...
+
+
+class DataPlane:
+    """One loaded model version with its batcher. Build it, ``await start()``, then ``predict``."""
+
+    def __init__(
+        self,
+        model_dir: ModelDir,
+        runtime: Runtime,
+        batching: BatchingOptions | None = None,
+        prediction_log: PredictionSink | None = None,
+        validation: ValidationOptions | None = None,
+    ) -> None:
+        self.model_dir = model_dir
+        self.runtime = runtime
+        self.spec = model_dir.spec()
+        info = model_dir.info()
+        self.model_name = str(info.get("name") or model_dir.path.name)
+        self.model_version = str(info.get("version") or "local")
+        self.validation = validation or ValidationOptions()
+        self.batching = batching or BatchingOptions()
+        self.prediction_log = prediction_log
+        self.is_classifier = self.spec.target.task == "classification"
+        self.classes: list[Any] = list(self.spec.target.classes or [])
+        self.in_flight = 0
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tabserve-runtime")
+        self._batcher: DynamicBatcher | None = None
+        self._class_counters: dict[Any, Any] = {}
+        self._log_failed = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the batcher in the running loop and mark the model as served."""
+        if self.batching.enabled:
+            self._batcher = DynamicBatcher(
+                self._run,
+                self.batching,
+                self._executor,
+                on_batch=metrics.BATCH_SIZE.observe,
+                on_delay=metrics.QUEUE_DELAY.observe,
+            )
+            self._batcher.start()
+        metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(1)
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        """Wait for in-flight predictions (bounded), then stop the batcher and the thread."""
+        deadline = time.monotonic() + grace_s
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
+        self._executor.shutdown(wait=False)
+        metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(0)
+
+    # ---- validation (counts the metric, then re-raises) --------------------------------------
+
+    def validate_records(self, records: list[dict[str, Any]], *, indexed: bool = True) -> Batch:
+        try:
+            return validate_records(self.spec, records, self.validation, indexed=indexed)
+        except RequestValidationError as exc:
+            self._count_errors(exc)
+            raise
+
+    def validate_columns(self, columns: dict[str, Any], n_rows: int) -> Batch:
+        try:
+            return validate_columns(self.spec, columns, n_rows, self.validation)
+        except RequestValidationError as exc:
+            self._count_errors(exc)
+            raise
+
+    @staticmethod
+    def _count_errors(exc: RequestValidationError) -> None:
+        for d in exc.details:
+            # An extra field's name is the client's text: keep it out of label values.
+            field = "(extra)" if d["reason"] == "extra_field" else str(d.get("field") or "(record)")
+            metrics.VALIDATION_ERRORS.labels(field, d["reason"]).inc()
+
+    # ---- prediction ----------------------------------------------------------------------------
+
+    async def predict(self, batch: Batch, request_id: str | None = None) -> Prediction:
+        """Run one validated batch (through the batcher when enabled) and record it.
+
+        ``request_id`` keys the prediction log's rows (a fresh one when None)."""
+        started = time.perf_counter()
+        self.in_flight += 1
+        try:
+            if self._batcher is not None:
+                prediction = await self._batcher.submit(batch.columns, batch.n_rows)
+            elif batch.n_rows <= INLINE_MAX_ROWS:
+                metrics.BATCH_SIZE.observe(batch.n_rows)
+                prediction = self._run(batch.columns)
+            else:
+                metrics.BATCH_SIZE.observe(batch.n_rows)
+                loop = asyncio.get_running_loop()
+                prediction = await loop.run_in_executor(self._executor, self._run, batch.columns)
+        finally:
+            self.in_flight -= 1
+        self._record(batch, prediction, time.perf_counter() - started, request_id)
+        return prediction
+
+    def _run(self, columns: dict[str, np.ndarray]) -> Prediction:
+        started = time.perf_counter()
+        result = self.runtime.predict(columns)
+        metrics.RUNTIME_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    def _record(
+        self, batch: Batch, prediction: Prediction, latency_s: float, request_id: str | None
+    ) -> None:
+        for name in batch.ood_fields:
+            metrics.OOD_WARNINGS.labels(name).inc()
+        if self.is_classifier:
+            self._count_classes(prediction.labels)
+        if self.prediction_log is not None:
+            try:
+                self.prediction_log.submit(
+                    request_id or uuid.uuid4().hex,
+                    self.model_name,
+                    self.model_version,
+                    batch.columns,
+                    batch.n_rows,
+                    prediction.labels,
+                    probabilities=prediction.probabilities,
+                    classes=self.classes or None,
+                    latency_ms=latency_s * 1000.0,
+                )
+            except Exception:  # the log must never fail a prediction
+                if not self._log_failed:
+                    log.exception("prediction log rejected a batch; continuing without it")
+                    self._log_failed = True
+
+    def _count_classes(self, labels: np.ndarray) -> None:
+        if len(labels) == 1:
+            self._class_counter(labels[0]).inc()
+            return
+        values, counts = np.unique(labels, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            self._class_counter(value).inc(count)
+
+    def _class_counter(self, label: Any) -> Any:
+        key = label.item() if hasattr(label, "item") else label
+        counter = self._class_counters.get(key)
+        if counter is None:
+            counter = metrics.PREDICTIONS.labels(str(key))
+            self._class_counters[key] = counter
+        return counter
