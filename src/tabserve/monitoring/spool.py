@@ -1,0 +1,172 @@
+"""An append-only local spool for log rows the database could not take (down or too slow).
+
+Rows are JSON lines in segment files ``spool-<pid>-<seq>.jsonl``. Each process appends only to
+its own active segment, so several server workers can share one directory. To replay, the writer
+rotates the active segment and reads closed segments oldest first, deleting each only after its
+rows are committed; a crash between commit and delete replays rows the database already has, which
+the table's (request_id, record_index) key ignores. Segments left by a dead process are claimed
+(renamed to this pid) and replayed too. A torn last line from a crash is skipped, not fatal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+SEGMENT_RE = re.compile(r"^spool-(\d+)-(\d+)\.jsonl$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Spool:
+    """Append-only JSON-lines segments in one directory, bounded by ``max_bytes`` in total."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = 512 * 1024 * 1024) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._active: IO[bytes] | None = None
+        self._active_path: Path | None = None
+        self._bytes = 0
+        self._claim_orphans()
+        self._bytes = sum(p.stat().st_size for p in self._own_segments())
+
+    # -- appending (writer thread, or a request thread when the queue is full) ---------------
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """Append rows; False (nothing written) when the spool would exceed its bound."""
+        if not rows:
+            return True
+        data = b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in rows)
+        with self._lock:
+            if self._bytes + len(data) > self.max_bytes:
+                return False
+            try:
+                if self._active is None:
+                    self._open_new_segment()
+                assert self._active is not None
+                self._active.write(data)
+                # Out of Python's buffer into the OS: survives a crash of this process.
+                self._active.flush()
+            except OSError as exc:
+                log.error("prediction log spool write failed in %s: %s", self.directory, exc)
+                return False
+            self._bytes += len(data)
+            return True
+
+    def _open_new_segment(self) -> None:
+        while True:
+            self._seq += 1
+            path = self.directory / f"spool-{self.pid}-{self._seq:08d}.jsonl"
+            if not path.exists():
+                break
+        self._active_path = path
+        self._active = open(path, "ab")  # noqa: SIM115 - kept open across appends
+
+    # -- replaying (writer thread only) -------------------------------------------------------
+
+    def closed_segments(self) -> list[Path]:
+        """Rotate the active segment and return every segment of this process, oldest first."""
+        with self._lock:
+            if self._active is not None:
+                self._active.close()
+                self._active = None
+                self._active_path = None
+        self._claim_orphans()
+        return self._own_segments()
+
+    @staticmethod
+    def read(path: Path, chunk_rows: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Rows of one segment in chunks; unparsable (torn) lines are skipped with a warning."""
+        chunk: list[dict[str, Any]] = []
+        with open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    chunk.append(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    log.warning("skipping a torn line %d in spool segment %s", lineno, path)
+                    continue
+                if len(chunk) >= chunk_rows:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def remove(self, path: Path) -> None:
+        size = path.stat().st_size if path.exists() else 0
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with self._lock:
+            self._bytes = max(0, self._bytes - size)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            active_has_data = self._active is not None and self._active.tell() > 0
+        return not active_has_data and not self._own_segments()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._active is not None:
+                self._active.close()
+                self._active = None
+            # An empty active segment is noise for the next start.
+            path = self._active_path
+            if path is not None and path.exists() and path.stat().st_size == 0:
+                path.unlink()
+            self._active_path = None
+
+    def _own_segments(self) -> list[Path]:
+        found = []
+        for path in self.directory.iterdir():
+            m = SEGMENT_RE.match(path.name)
+            if m and int(m.group(1)) == self.pid and path != self._active_path:
+                found.append((int(m.group(2)), path))
+        return [p for _, p in sorted(found)]
+
+    def _claim_orphans(self) -> None:
+        """Take over segments of processes that are gone, keeping their relative order."""
+        orphans = []
+        for path in self.directory.iterdir():
+            m = SEGMENT_RE.match(path.name)
+            if m and int(m.group(1)) != self.pid and not _pid_alive(int(m.group(1))):
+                orphans.append((int(m.group(1)), int(m.group(2)), path))
+        for _, _, path in sorted(orphans):
+            with self._lock:
+                self._seq += 1
+                target = self.directory / f"spool-{self.pid}-{self._seq:08d}.jsonl"
+            try:
+                # rename is atomic: if another worker claimed it first, this one just misses.
+                path.rename(target)
+                with self._lock:
+                    self._bytes += target.stat().st_size
+            except FileNotFoundError:
+                continue
