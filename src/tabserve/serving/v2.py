@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 
 import tabserve
 from tabserve.serving import v2_model
@@ -35,8 +37,6 @@ DEFAULT_MAX_ROWS = 10_000
 # How many validation problems the one-line "error" message names (all are in "details").
 ERROR_SUMMARY_ITEMS = 5
 
-router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"])
-
 
 class V2Error(Exception):
     """An error answer: status and the one-line message tritonclient shows its user."""
@@ -46,6 +46,24 @@ class V2Error(Exception):
         self.status = status
         self.message = message
         self.details = details
+
+
+class V2Route(APIRoute):
+    """Turns V2Error into ``{"error": ...}`` inside the router, so the app needs no handler."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except V2Error as exc:
+                return error_response(exc)
+
+        return handle
+
+
+router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"], route_class=V2Route)
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -259,14 +277,3 @@ async def _infer(request: Request, plane: DataPlane) -> Response:
 async def unknown_endpoint(path: str) -> Response:
     """Unknown v2 paths answer in the v2 error shape too (tritonclient reads ``error``)."""
     raise V2Error(404, f"no v2 endpoint /v2/{path}")
-
-
-def install(app: Any) -> None:
-    """Mount the v2 routes and make V2Error answers ``{"error": ...}`` on ``app``."""
-    app.include_router(router)
-
-    async def handle(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, V2Error)
-        return error_response(exc)
-
-    app.add_exception_handler(V2Error, handle)
