@@ -1,0 +1,81 @@
+"""``tabserve serve``: resolve the model once, then run uvicorn with N worker processes.
+
+The parent resolves the model URI (downloading it into the cache once, not once per worker) and
+hands workers the local directory and the settings through environment variables; each worker
+builds its app with ``app_from_env``. With several workers, metrics use prometheus_client's
+multiprocess mode in a fresh temporary directory, removed at exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tabserve.errors import UserError
+from tabserve.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+ENV_MODEL_DIR = "TABSERVE_SERVE_MODEL_DIR"
+ENV_WATCH_URI = "TABSERVE_SERVE_WATCH_URI"
+ENV_SETTINGS = "TABSERVE_SERVE_SETTINGS"
+# uvicorn waits this long for in-flight requests after SIGTERM before closing connections.
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def serve(model_uri: str, settings: Settings) -> None:
+    """Run the server until SIGTERM/SIGINT; in-flight requests finish first."""
+    import uvicorn
+
+    from tabserve.serving.app import resolve_model
+
+    if settings.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if settings.watch and not model_uri.startswith("models:/"):
+        raise UserError("--watch follows a registry alias: give a models:/name@alias URI")
+    try:
+        model_dir = resolve_model(settings, model_uri)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    if settings.runtime == "onnx" and not model_dir.has_onnx:
+        reason = model_dir.info().get("onnx_reason") or "the export failed or was skipped"
+        raise UserError(f"{model_dir.path} has no model.onnx ({reason}); use --runtime sklearn")
+    os.environ[ENV_MODEL_DIR] = str(model_dir.path)
+    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    if model_uri.startswith("models:/"):
+        os.environ[ENV_WATCH_URI] = model_uri
+    metrics_dir = None
+    if settings.workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="tabserve-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "tabserve.serving.server:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory run in each worker: the app for the directory the parent resolved."""
+    import logging
+
+    from tabserve.modeldir import ModelDir
+    from tabserve.serving.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
+    model_dir = ModelDir(Path(os.environ[ENV_MODEL_DIR]))
+    return create_app(settings, model_dir, watch_uri=os.environ.get(ENV_WATCH_URI))
