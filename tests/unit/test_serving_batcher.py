@@ -1,0 +1,123 @@
+"""DynamicBatcher: merging, the batch-size and delay bounds, failure isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from tabserve.serving.batcher import BatchingOptions, DynamicBatcher
+from tabserve.serving.runtimes import Prediction
+
+
+class Recorder:
+    """A runtime that echoes column x as the label and records each call's rows."""
+
+    def __init__(self, delay_s: float = 0.0, fail_on: float | None = None) -> None:
+        self.calls: list[list[float]] = []
+        self.delay_s = delay_s
+        self.fail_on = fail_on
+        self.lock = threading.Lock()
+
+    def __call__(self, columns: dict[str, np.ndarray]) -> Prediction:
+        rows = columns["x"].tolist()
+        with self.lock:
+            self.calls.append(rows)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail_on is not None and self.fail_on in rows:
+            raise ValueError("boom")
+        return Prediction(columns["x"] * 10, np.stack([columns["x"], -columns["x"]], axis=1))
+
+
+def cols(*values: float) -> dict[str, np.ndarray]:
+    return {"x": np.array(values, dtype=np.float64)}
+
+
+async def run_with(recorder: Recorder, options: BatchingOptions, coro_factory):  # type: ignore[no-untyped-def]
+    with ThreadPoolExecutor(1) as pool:
+        batcher = DynamicBatcher(recorder, options, pool)
+        batcher.start()
+        try:
+            return await coro_factory(batcher)
+        finally:
+            await batcher.close()
+
+
+def test_concurrent_requests_merge_into_one_call_and_get_their_own_rows() -> None:
+    recorder = Recorder()
+
+    async def go(batcher: DynamicBatcher) -> list[Prediction]:
+        return await asyncio.gather(*(batcher.submit(cols(i, i + 0.5), 2) for i in range(5)))
+
+    results = asyncio.run(run_with(recorder, BatchingOptions(True, 64, 20_000), go))
+    assert len(recorder.calls) == 1 and len(recorder.calls[0]) == 10
+    for i, result in enumerate(results):
+        assert result.labels.tolist() == [i * 10, (i + 0.5) * 10]
+        assert result.probabilities is not None
+        assert result.probabilities[:, 0].tolist() == [i, i + 0.5]
+
+
+def test_max_batch_size_bounds_each_call_and_large_requests_run_alone() -> None:
+    recorder = Recorder()
+
+    async def go(batcher: DynamicBatcher) -> None:
+        await asyncio.gather(
+            *(batcher.submit(cols(float(i)), 1) for i in range(10)),
+            batcher.submit(cols(*range(100, 108)), 8),
+        )
+
+    asyncio.run(run_with(recorder, BatchingOptions(True, 4, 50_000), go))
+    sizes = [len(c) for c in recorder.calls]
+    assert sum(sizes) == 18
+    assert all(s <= 4 for s in sizes if s != 8) and 8 in sizes
+
+
+def test_a_lone_request_waits_no_longer_than_the_delay() -> None:
+    recorder = Recorder()
+
+    async def go(batcher: DynamicBatcher) -> float:
+        started = time.perf_counter()
+        await batcher.submit(cols(1.0), 1)
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(run_with(recorder, BatchingOptions(True, 64, 20_000), go))
+    assert 0.015 <= elapsed < 0.5
+
+
+def test_an_exception_fails_only_the_batch_that_raised() -> None:
+    # The first call is slow, so requests 1-3 queue behind it and form the second batch.
+    recorder = Recorder(delay_s=0.05, fail_on=2.0)
+
+    async def go(batcher: DynamicBatcher) -> list[object]:
+        first = asyncio.create_task(batcher.submit(cols(0.0), 1))
+        await asyncio.sleep(0.01)
+        failing = [asyncio.create_task(batcher.submit(cols(float(i)), 1)) for i in (1, 2, 3)]
+        await asyncio.sleep(0.1)
+        after = asyncio.create_task(batcher.submit(cols(9.0), 1))
+        return await asyncio.gather(first, *failing, after, return_exceptions=True)
+
+    results = asyncio.run(run_with(recorder, BatchingOptions(True, 64, 1000), go))
+    assert [c for c in recorder.calls] == [[0.0], [1.0, 2.0, 3.0], [9.0]]
+    assert isinstance(results[0], Prediction)
+    assert all(isinstance(r, ValueError) for r in results[1:4])
+    assert isinstance(results[4], Prediction) and results[4].labels.tolist() == [90.0]
+
+
+@pytest.mark.parametrize("delay_us", [0, 500])
+def test_sequential_requests_all_answered(delay_us: int) -> None:
+    recorder = Recorder()
+
+    async def go(batcher: DynamicBatcher) -> list[float]:
+        out = []
+        for i in range(20):
+            out.extend((await batcher.submit(cols(float(i)), 1)).labels.tolist())
+        return out
+
+    assert asyncio.run(run_with(recorder, BatchingOptions(True, 8, delay_us), go)) == [
+        i * 10.0 for i in range(20)
+    ]
