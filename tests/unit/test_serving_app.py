@@ -72,23 +72,14 @@ def test_validation_error_body_and_metric(client: TestClient) -> None:
     before = metric(client, 'tabserve_validation_errors_total{field="Age",reason="wrong_type"}')
     r = client.post("/predict", json=[RECORD, {**RECORD, "Age": "22", "Sex": "robot"}])
     assert r.status_code == 400
-    assert r.json() == {
-        "error": "validation failed",
-        "details": [
-            {
-                "record": 1,
-                "field": "Sex",
-                "reason": "unknown_category",
-                "message": r.json()["details"][0]["message"],
-            },
-            {
-                "record": 1,
-                "field": "Age",
-                "reason": "wrong_type",
-                "message": r.json()["details"][1]["message"],
-            },
-        ],
-    }
+    body = r.json()
+    assert set(body) == {"error", "details"} and body["error"] == "validation failed"
+    assert [{k: v for k, v in d.items() if k != "message"} for d in body["details"]] == [
+        {"record": 1, "field": "Sex", "reason": "unknown_category"},
+        {"record": 1, "field": "Age", "reason": "wrong_type"},
+    ]
+    assert all(d["message"] for d in body["details"])
+    assert len(r.content) < 600  # names the problems; echoes neither the payload nor the schema
     after = metric(client, 'tabserve_validation_errors_total{field="Age",reason="wrong_type"}')
     assert after == before + 1
 
