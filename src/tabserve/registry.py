@@ -1,0 +1,317 @@
+"""The MLflow model registry as tabserve sees it: resolve, list, show, promote, register.
+
+The server imports this module, and the server install has no pandas, scipy or scikit-learn.
+MLflow itself imports pandas when it happens to be installed (``mlflow.data`` registers a pandas
+dataset constructor under ``suppress(ImportError)``), so MLflow is imported lazily and, when
+pandas is not loaded yet, with pandas/scipy/sklearn masked so that optional import is skipped.
+Only ``MlflowClient`` and ``mlflow.artifacts`` are used: no flavours, no fluent API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.modeldir import ModelDir
+from tabserve.settings import Settings
+from tabserve.spec import FILENAME as SPEC_FILE
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+MODELS_PREFIX = "models:/"
+MODEL_ARTIFACT_PATH = "model"
+REGISTER_EXPERIMENT = "tabserve-registered"
+# Model-version tags tabserve writes (read by `models show` and the champion comparison).
+TAG_METRIC_NAME = "tabserve.metric"
+TAG_METRIC_VALUE = "tabserve.metric_value"
+TAG_ONNX = "tabserve.onnx"
+_HEAVY = ("pandas", "scipy", "sklearn")
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed ``models:/name@alias`` or ``models:/name/3``."""
+
+    name: str
+    alias: str | None = None
+    version: str | None = None
+
+
+def parse_model_uri(uri: str) -> ModelRef:
+    match = _URI.match(uri)
+    if not match:
+        raise UserError(
+            f"bad model URI {uri!r}: use models:/NAME@ALIAS, models:/NAME/VERSION or a directory"
+        )
+    return ModelRef(match["name"], match["alias"], match["version"])
+
+
+def _import_client() -> type[MlflowClient]:
+    masked = [m for m in _HEAVY if m not in sys.modules]
+    if "pandas" in masked:
+        for m in masked:
+            sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        import mlflow.artifacts  # noqa: F401  (loaded under the same mask)
+        from mlflow.tracking import MlflowClient
+    finally:
+        for m in masked:
+            if sys.modules.get(m, "") is None:
+                del sys.modules[m]
+    return MlflowClient
+
+
+def client(settings: Settings) -> MlflowClient:
+    """An MlflowClient for the settings' tracking and registry URIs (server checked first)."""
+    check_reachable(settings)
+    cls = _import_client()
+    return cls(
+        tracking_uri=settings.resolved_tracking_uri(),
+        registry_uri=settings.resolved_registry_uri(),
+    )
+
+
+def check_reachable(settings: Settings, timeout_s: float = 5.0) -> None:
+    """Fail fast with the URL when an MLflow tracking server does not answer.
+
+    MLflow's own client retries a dead server with backoff for minutes before failing.
+    """
+    uri = settings.resolved_tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    import httpx
+
+    try:
+        httpx.get(uri.rstrip("/") + "/health", timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(
+            f"MLflow tracking server at {uri} is not reachable ({type(exc).__name__}); "
+            "start it (`mlflow server`) or set TABSERVE_TRACKING_URI"
+        ) from None
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+        "not found" in str(exc).lower()
+    )
+
+
+def _mlflow_error(exc: Exception, what: str, settings: Settings) -> UserError:
+    """MlflowException → a one-line UserError (or ServiceUnavailable for connection trouble)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "Connection" in text or "Max retries" in text:
+        return ServiceUnavailable(
+            f"MLflow at {settings.resolved_tracking_uri()} is not reachable: {text}"
+        )
+    if _is_not_found(exc):
+        return UserError(f"{what} not found in the registry at {settings.resolved_registry_uri()}")
+    return UserError(f"{what}: {text}")
+
+
+def _version_for(ref: ModelRef, mlflow_client: MlflowClient, settings: Settings) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if ref.alias is not None:
+            return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
+        return mlflow_client.get_model_version(ref.name, str(ref.version))
+    except MlflowException as exc:
+        what = (
+            f"model {ref.name!r} alias {ref.alias!r}"
+            if ref.alias is not None
+            else f"model {ref.name!r} version {ref.version}"
+        )
+        raise _mlflow_error(exc, what, settings) from None
+
+
+def resolve(uri: str, settings: Settings) -> ModelDir:
+    """A local model directory for ``uri``: a directory as is, a registry URI via the cache.
+
+    Registry models land in ``<cache>/<name>/<version>`` with name and version written into
+    tabserve.json; a version already in the cache is not downloaded again (versions are
+    immutable; aliases are looked up every time).
+    """
+    if not uri.startswith(MODELS_PREFIX):
+        path = Path(uri).expanduser()
+        if not path.is_dir():
+            raise UserError(f"{uri}: not a model directory and not a models:/ URI")
+        model = ModelDir(path.resolve())
+        try:
+            model.check()
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        return model
+    ref = parse_model_uri(uri)
+    mlflow_client = client(settings)
+    version = _version_for(ref, mlflow_client, settings)
+    target = settings.resolved_cache_dir() / ref.name / str(version.version)
+    if (target / SPEC_FILE).is_file():
+        return ModelDir(target)
+    _download(mlflow_client, ref.name, str(version.version), target, settings)
+    model = ModelDir(target)
+    model.write_info(name=ref.name, version=str(version.version), run_id=version.run_id)
+    return model
+
+
+def _download(
+    mlflow_client: MlflowClient, name: str, version: str, target: Path, settings: Settings
+) -> None:
+    """Download into a sibling temp dir and rename, so concurrent workers never see half."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+    try:
+        # The version's own source URI (file:, s3:, mlflow-artifacts:): `models:/` URIs are
+        # resolved against the process-global registry, not the one passed in.
+        source = mlflow_client.get_model_version_download_uri(name, version)
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source,
+                dst_path=str(staging),
+                tracking_uri=settings.resolved_tracking_uri(),
+            )
+        )
+        if not (local / SPEC_FILE).is_file():
+            raise UserError(
+                f"models:/{name}/{version} has no {SPEC_FILE}: it was not registered by tabserve"
+            )
+        try:
+            os.rename(local, target)
+        except OSError:
+            if not (target / SPEC_FILE).is_file():  # lost a race only if the winner is whole
+                raise
+    except MlflowException as exc:
+        raise _mlflow_error(exc, f"artifacts of models:/{name}/{version}", settings) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def current_alias_version(name: str, alias: str, settings: Settings) -> str | None:
+    """The version an alias points at now (None when the alias or model does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(settings)
+    try:
+        return str(mlflow_client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if _is_not_found(exc) or "alias" in str(exc).lower():
+            return None
+        raise _mlflow_error(exc, f"model {name!r} alias {alias!r}", settings) from None
+
+
+def list_models(settings: Settings) -> list[dict[str, Any]]:
+    """One row per registered model: name, latest version, aliases."""
+    mlflow_client = client(settings)
+    rows = []
+    for model in mlflow_client.search_registered_models():
+        versions = [int(v.version) for v in (model.latest_versions or [])]
+        rows.append(
+            {
+                "name": model.name,
+                "latest_version": str(max(versions)) if versions else None,
+                "aliases": {k: str(v) for k, v in sorted((model.aliases or {}).items())},
+            }
+        )
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def show_model(name: str, settings: Settings) -> dict[str, Any]:
+    """A registered model with every version: aliases, metric tags, ONNX status, run id."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(settings)
+    try:
+        model = mlflow_client.get_registered_model(name)
+        versions = mlflow_client.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        raise _mlflow_error(exc, f"model {name!r}", settings) from None
+    aliases_by_version: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases_by_version.setdefault(str(version), []).append(alias)
+    rows = []
+    for v in sorted(versions, key=lambda v: int(v.version)):
+        tags = v.tags or {}
+        rows.append(
+            {
+                "version": str(v.version),
+                "aliases": sorted(aliases_by_version.get(str(v.version), [])),
+                "metric": tags.get(TAG_METRIC_NAME),
+                "metric_value": tags.get(TAG_METRIC_VALUE),
+                "onnx": tags.get(TAG_ONNX),
+                "run_id": v.run_id,
+                "created": v.creation_timestamp,
+            }
+        )
+    aliases = {k: str(v) for k, v in (model.aliases or {}).items()}
+    return {"name": model.name, "aliases": aliases, "versions": rows}
+
+
+def promote(name: str, version: str, alias: str, settings: Settings) -> str | None:
+    """Point ``alias`` at ``version``; returns the version it pointed at before (or None)."""
+    from mlflow.exceptions import MlflowException
+
+    previous = current_alias_version(name, alias, settings)
+    mlflow_client = client(settings)
+    try:
+        mlflow_client.get_model_version(name, str(version))
+        mlflow_client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as exc:
+        raise _mlflow_error(exc, f"model {name!r} version {version}", settings) from None
+    return previous
+
+
+def _experiment_id(mlflow_client: MlflowClient, name: str, settings: Settings) -> str:
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    # The embedded store has no server to choose an artifact root: keep it under TABSERVE_HOME.
+    embedded = not settings.resolved_tracking_uri().startswith(("http://", "https://"))
+    location = settings.artifact_root() + "/" + name if embedded else None
+    return str(mlflow_client.create_experiment(name, artifact_location=location))
+
+
+def register_model_dir(
+    model_dir: Path,
+    name: str,
+    settings: Settings,
+    *,
+    alias: str | None = None,
+    run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """Log a model directory as the ``model`` artifact of a run and register it.
+
+    With ``run_id`` the directory is logged into that run (training's parent run); otherwise a
+    run is created in the ``tabserve-registered`` experiment. Returns the new version.
+    """
+    mlflow_client = client(settings)
+    own_run = run_id is None
+    if own_run:
+        experiment_id = _experiment_id(mlflow_client, REGISTER_EXPERIMENT, settings)
+        run_id = mlflow_client.create_run(experiment_id, run_name=f"register-{name}").info.run_id
+    assert run_id is not None
+    mlflow_client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_PATH)
+    if own_run:
+        mlflow_client.set_terminated(run_id)
+    source = f"{mlflow_client.get_run(run_id).info.artifact_uri}/{MODEL_ARTIFACT_PATH}"
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_registered_model(name)
+    except MlflowException:
+        mlflow_client.create_registered_model(name)
+    version = mlflow_client.create_model_version(name, source, run_id=run_id, tags=tags or {})
+    if alias:
+        mlflow_client.set_registered_model_alias(name, alias, str(version.version))
+    return str(version.version)
