@@ -65,7 +65,7 @@ def test_binary_request_from_tritonclient_decodes_to_columns() -> None:
 
 
 def test_json_request_from_tritonclient_decodes_to_the_same_values() -> None:
-    inputs = _inputs(binary=False)[1:]  # JSON has no NaN: tritonclient refuses to send it
+    inputs = _inputs(binary=False)
     body, header_length = _get_inference_request(
         inputs=inputs,
         request_id="",
@@ -80,6 +80,7 @@ def test_json_request_from_tritonclient_decodes_to_the_same_values() -> None:
     assert header_length is None
     decoded = decode_request(body, None)
     assert decoded.id is None
+    assert decoded.columns["Age"] == [22.0, None, 38.5]  # tritonclient writes NaN as a bare token
     assert decoded.columns["Sex"] == ["male", "female", "été"]
     assert decoded.columns["SibSp"] == [1, 0, 2]
     assert decoded.columns["Flag"] == [True, False, True]
@@ -205,6 +206,8 @@ def test_bytes_tensor_round_trip_and_truncation() -> None:
 def test_not_json_and_not_an_object() -> None:
     with pytest.raises(V2ProtocolError, match="not valid JSON"):
         decode_request(b"{nope", None)
+    with pytest.raises(V2ProtocolError, match="not valid JSON"):
+        decode_request(b'{"inputs": [NaN', None)
     with pytest.raises(V2ProtocolError, match="JSON object"):
         decode_request(b"[1]", None)
     with pytest.raises(V2ProtocolError, match="non-empty 'inputs'"):

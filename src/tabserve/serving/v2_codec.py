@@ -12,6 +12,7 @@ accepted as missing too, since JSON has no NaN.
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,10 +88,21 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     try:
         header = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
-        raise V2ProtocolError(f"request body is not valid JSON: {exc}") from None
+        header = _loads_with_nan(json_part, exc)
     if not isinstance(header, dict):
         raise V2ProtocolError("inference request must be a JSON object")
     return header, binary
+
+
+def _loads_with_nan(json_part: bytes, first_error: Exception) -> Any:
+    """tritonclient's JSON mode writes missing floats as bare ``NaN`` (Python's json.dumps);
+    strict JSON parsers refuse that token, so retry with the standard library, which reads it."""
+    if b"NaN" not in json_part and b"Infinity" not in json_part:
+        raise V2ProtocolError(f"request body is not valid JSON: {first_error}") from None
+    try:
+        return json.loads(json_part)
+    except (ValueError, UnicodeDecodeError):
+        raise V2ProtocolError(f"request body is not valid JSON: {first_error}") from None
 
 
 def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
@@ -276,8 +288,11 @@ def decode_json_data(name: str, datatype: str, data: Any, count: int) -> list[An
     else:
         expected = (int, float)
     for i, v in enumerate(values):
-        # null is a missing value; the feature's nullability is validation's call.
+        # null (and NaN, see _loads_with_nan) is a missing value; nullability is validation's call.
         if v is None:
+            continue
+        if type(v) is float and v != v:
+            values[i] = None
             continue
         if not isinstance(v, expected) or (datatype != "BOOL" and isinstance(v, bool)):
             raise V2ProtocolError(
