@@ -7,6 +7,7 @@ serving install does not need the training dependencies.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -29,6 +30,106 @@ def fail(message: str, code: int = 2) -> None:
 
 # ---- commands are added below, one block per area (datasets/training, serving, monitoring,
 # ---- load test). Keep each command thin.
+
+
+# ---- datasets and training -------------------------------------------------------------------
+
+
+@app.command()
+def datasets(
+    export: Path | None = typer.Option(None, "--export", help="Also write each one as CSV here"),
+) -> None:
+    """List the bundled datasets (use them as `data: builtin:NAME` in a config)."""
+    from tabserve.datasets import list_datasets, materialize
+
+    for d in list_datasets():
+        line = f"{d.name:<10} target={d.target:<10} {d.task:<15} {d.description}"
+        if export is not None:
+            line += f"  → {materialize(d.name, export)}"
+        typer.echo(line)
+
+
+@app.command()
+def init(
+    data: str = typer.Argument(..., help="CSV or Parquet file (or builtin:NAME)"),
+    target: str = typer.Option(..., "--target", help="Column to predict"),
+    out_dir: Path = typer.Option(Path("configs"), "--out-dir", help="Where to write the pair"),
+    name: str | None = typer.Option(None, "--name", help="Registered model name [file stem]"),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing config files"),
+) -> None:
+    """Write a working experiment + grid config pair for DATA."""
+    from tabserve.training.init_config import init_configs
+
+    result = init_configs(data, target, out_dir, name=name, force=force)
+    typer.echo(f"{result.task} of {target!r}, metric {result.metric}")
+    if result.excluded:
+        typer.echo(f"excluded as ID-like or empty: {', '.join(result.excluded)}")
+    typer.echo(f"wrote {result.experiment} and {result.grid}")
+    typer.echo(f"next: tabserve train {result.experiment} --grid {result.grid}")
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Experiment YAML"),
+    grid: Path | None = typer.Option(None, "--grid", help="Grid YAML (one run per point)"),
+    jobs: int = typer.Option(-1, "--jobs", "-j", help="Grid points fitted in parallel (-1: all)"),
+) -> None:
+    """Train (grid search), log to MLflow, export ONNX, register; move @champion if better."""
+    from rich.console import Console
+
+    from tabserve.settings import get_settings
+    from tabserve.training.config import load_experiment, load_grid
+    from tabserve.training.report import print_training
+    from tabserve.training.train import train as run_training
+
+    experiment = load_experiment(config)
+    grid_config = load_grid(grid) if grid is not None else None
+    console = Console()
+    result = run_training(experiment, grid_config, get_settings(), console, jobs=jobs)
+    print_training(result, console)
+
+
+models_app = typer.Typer(help="Registry views and alias changes.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models with their latest version and aliases."""
+    from rich.console import Console
+
+    from tabserve.registry import list_models
+    from tabserve.settings import get_settings
+    from tabserve.training.report import print_models
+
+    print_models(list_models(get_settings()), Console())
+
+
+@models_app.command("show")
+def models_show(name: str = typer.Argument(..., help="Registered model name")) -> None:
+    """Every version of NAME: aliases, metric, ONNX status, run."""
+    from rich.console import Console
+
+    from tabserve.registry import show_model
+    from tabserve.settings import get_settings
+    from tabserve.training.report import print_model
+
+    print_model(show_model(name, get_settings()), Console())
+
+
+@models_app.command("promote")
+def models_promote(
+    name: str = typer.Argument(..., help="Registered model name"),
+    version: str = typer.Argument(..., help="Version to point the alias at"),
+    alias: str = typer.Option("champion", "--alias", help="Alias to move"),
+) -> None:
+    """Point an alias (default champion) at VERSION; servers with --watch pick it up."""
+    from tabserve.registry import promote
+    from tabserve.settings import get_settings
+
+    previous = promote(name, version, alias, get_settings())
+    was = f" (was version {previous})" if previous else ""
+    typer.echo(f"{name}@{alias} → version {version}{was}")
 
 
 # ---- serving ---------------------------------------------------------------------------------
@@ -101,6 +202,37 @@ def predict(
     if coerce:
         settings = settings.model_copy(update={"coerce": True})
     run_batch_predict(target, data, out, batch_size, settings)
+
+
+# ---- monitoring ------------------------------------------------------------------------------
+
+
+@app.command()
+def drift(
+    model_uri: str = typer.Argument(..., help="models:/name@alias, models:/name/3 or a model dir"),
+    since: str | None = typer.Option(None, help="Window start: 2026-11-01[T08:00] (UTC) or 24h/7d"),
+    until: str | None = typer.Option(None, help="Window end (exclusive), same forms [now]"),
+    log_db: str | None = typer.Option(None, help="Prediction log URL [TABSERVE_LOG_DB]"),
+    out: Path = typer.Option(Path("drift.html"), "--out", help="HTML report to write"),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the JSON report here"),
+    fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 on dataset drift"),
+) -> None:
+    """Compare logged inputs and predictions with the training reference: HTML + JSON report."""
+    from tabserve.monitoring.command import run_drift
+    from tabserve.settings import get_settings
+
+    outcome = run_drift(
+        model_uri,
+        get_settings(),
+        since=since,
+        until=until,
+        log_db=log_db,
+        out=out,
+        json_out=json_out,
+        fail_on_drift=fail_on_drift,
+    )
+    typer.echo(outcome.summary)
+    raise typer.Exit(outcome.exit_code)
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""`tabserve drift`: resolve the model, read the log window, write the reports, pick the exit code.
+
+Kept out of cli.py so the command there only parses arguments. Every mistake the user can fix
+(bad time, no log, empty window) is a UserError with one line; exit 1 means "drift found" only
+with --fail-on-drift, for cron and CI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.settings import Settings
+
+if TYPE_CHECKING:
+    from tabserve.monitoring.drift import DriftResult
+
+RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_moment(text: str | None, option: str, now: datetime | None = None) -> datetime | None:
+    """ISO date/time (naive = UTC), ``now``, or an age such as ``30m``, ``24h``, ``7d``."""
+    if text is None or text == "":
+        return None
+    now = now or datetime.now(timezone.utc)
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    if m := RELATIVE.match(value):
+        return now - timedelta(seconds=float(m.group(1)) * UNIT_SECONDS[m.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(
+            f"{option} {text!r}: expected a date/time like 2026-11-01 or 2026-11-01T08:00, "
+            "or an age like 30m, 24h, 7d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class DriftOutcome:
+    dataset_drift: bool
+    summary: str
+    exit_code: int
+
+
+def _check_sqlite_exists(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    is_file_db = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if is_file_db and not Path(database).is_file():
+        raise UserError(
+            f"no prediction log at {database}: serve the model with "
+            "`tabserve serve MODEL --log-db ...` first, or pass --log-db URL"
+        )
+
+
+def run_drift(
+    model_uri: str,
+    settings: Settings,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    log_db: str | None = None,
+    out: Path | None = Path("drift.html"),
+    json_out: Path | None = None,
+    fail_on_drift: bool = False,
+) -> DriftOutcome:
+    import sqlalchemy as sa
+
+    from tabserve import registry
+    from tabserve.monitoring.drift import analyze
+    from tabserve.monitoring.report import write_reports
+    from tabserve.monitoring.sources import logged_models
+    from tabserve.monitoring.store import make_engine
+
+    start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
+    if start and end and start >= end:
+        raise UserError(f"--since ({since}) must be before --until ({until})")
+    url = log_db or settings.resolved_log_db()
+    if url is None or url == "off":
+        raise UserError("the prediction log is off (TABSERVE_LOG_DB=off): pass --log-db URL")
+    _check_sqlite_exists(url)
+    model_dir = registry.resolve(model_uri, settings)
+    engine = make_engine(url)
+    try:
+        try:
+            result = analyze(model_dir, engine, start, end)
+        except sa.exc.OperationalError as exc:
+            safe = engine.url.render_as_string(hide_password=True)
+            raise ServiceUnavailable(
+                f"cannot read the prediction log at {safe}: {str(exc.orig).strip().splitlines()[0]}"
+            ) from None
+        if result.n_current == 0:
+            seen = ", ".join(logged_models(engine)) or "none"
+            raise UserError(
+                f"no logged predictions for model {result.model_name!r} in the window "
+                f"(models in the log: {seen}); widen --since/--until or check --log-db"
+            )
+    finally:
+        engine.dispose()
+    write_reports(result, out, json_out)
+    drifted = [f.name for f in result.features if f.drifted]
+    lines = [
+        f"{'DATASET DRIFT' if result.dataset_drift else 'no dataset drift'}: "
+        f"{result.n_drifted}/{len(result.tested)} features drifted"
+        + (f" ({', '.join(drifted)})" if drifted else ""),
+        f"prediction drift: {_prediction_verdict(result)}",
+        f"rows: {result.n_current:,} logged vs {result.n_reference:,} reference",
+    ]
+    lines += [f"wrote {p}" for p in (out, json_out) if p is not None]
+    code = 1 if fail_on_drift and result.dataset_drift else 0
+    return DriftOutcome(result.dataset_drift, "\n".join(lines), code)
+
+
+def _prediction_verdict(result: DriftResult) -> str:
+    pred = result.prediction
+    if pred is None or pred.result is None:
+        return "not computed"
+    return "yes" if pred.drifted else "no"

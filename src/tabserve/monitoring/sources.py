@@ -1,0 +1,102 @@
+"""Where drift data comes from: the prediction log (current) and the model directory (reference).
+
+Reference predictions are not stored with the model, so they are computed here by running the
+model's own runtime (ONNX, else sklearn) on the reference sample, validated exactly as the server
+validates requests: the two prediction distributions then come from the same code path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Engine
+
+from tabserve.modeldir import ModelDir
+from tabserve.monitoring.store import iter_window
+from tabserve.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Window:
+    """Logged inputs of one model in a time window, as columns."""
+
+    columns: dict[str, list[Any]]
+    predictions: list[Any]
+    versions: Counter[str] = field(default_factory=Counter)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.predictions)
+
+
+def load_window(
+    engine: Engine,
+    model_name: str,
+    feature_names: list[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Window:
+    columns: dict[str, list[Any]] = {name: [] for name in feature_names}
+    appenders = [(name, columns[name].append) for name in feature_names]
+    predictions: list[Any] = []
+    versions: Counter[str] = Counter()
+    first = last = None
+    for ts, version, inputs, prediction, _status in iter_window(engine, model_name, since, until):
+        get = inputs.get
+        for name, append in appenders:
+            append(get(name))
+        predictions.append(prediction)
+        versions[version] += 1
+        if first is None:
+            first = ts
+        last = ts
+    return Window(columns, predictions, versions, first, last)
+
+
+def logged_models(engine: Engine) -> list[str]:
+    """Model names present in the log (for a helpful error when a name matches nothing)."""
+    import sqlalchemy as sa
+
+    from tabserve.monitoring.store import predictions
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(predictions.c.model_name).distinct().limit(20)).all()
+    return [r[0] for r in rows]
+
+
+def reference_predictions(
+    model_dir: ModelDir, spec: FeatureSpec, reference: dict[str, list[Any]]
+) -> tuple[list[Any] | None, str | None]:
+    """Predictions of the model on its reference sample, or (None, why not)."""
+    if not reference or any(name not in reference for name in spec.names):
+        return None, "the reference sample lacks some features"
+    try:
+        from tabserve.serving.runtimes import load_runtime
+        from tabserve.serving.validation import ValidationOptions, validate_columns
+    except ImportError as exc:  # pragma: no cover - the serve extra is part of every install
+        return None, f"serving runtime unavailable ({exc})"
+    n_rows = len(reference[spec.names[0]])
+    try:
+        batch = validate_columns(
+            spec, {n: reference[n] for n in spec.names}, n_rows, ValidationOptions(coerce=True)
+        )
+    except Exception as exc:
+        return None, f"the reference sample does not validate against the spec ({exc})"
+    errors = []
+    runtime_names: tuple[Literal["onnx", "sklearn"], ...] = ("onnx", "sklearn")
+    for runtime_name in runtime_names:
+        try:
+            runtime = load_runtime(model_dir, runtime_name)
+            labels = runtime.predict(batch.columns).labels
+            return labels.tolist(), None
+        except Exception as exc:
+            errors.append(f"{runtime_name}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+    return None, "the model could not predict on the reference sample (" + "; ".join(errors) + ")"
