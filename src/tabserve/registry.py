@@ -9,6 +9,7 @@ Only ``MlflowClient`` and ``mlflow.artifacts`` are used: no flavours, no fluent 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -74,6 +75,8 @@ def client(settings: Settings) -> MlflowClient:
     """An MlflowClient for the settings' tracking and registry URIs (server checked first)."""
     check_reachable(settings)
     cls = _import_client()
+    # "Creating initial MLflow database tables..." on every fresh store is noise to a user.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return cls(
         tracking_uri=settings.resolved_tracking_uri(),
         registry_uri=settings.resolved_registry_uri(),
@@ -271,7 +274,7 @@ def promote(name: str, version: str, alias: str, settings: Settings) -> str | No
     return previous
 
 
-def _experiment_id(mlflow_client: MlflowClient, name: str, settings: Settings) -> str:
+def experiment_id_for(mlflow_client: MlflowClient, name: str, settings: Settings) -> str:
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
@@ -298,7 +301,7 @@ def register_model_dir(
     mlflow_client = client(settings)
     own_run = run_id is None
     if own_run:
-        experiment_id = _experiment_id(mlflow_client, REGISTER_EXPERIMENT, settings)
+        experiment_id = experiment_id_for(mlflow_client, REGISTER_EXPERIMENT, settings)
         run_id = mlflow_client.create_run(experiment_id, run_name=f"register-{name}").info.run_id
     assert run_id is not None
     mlflow_client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_PATH)

@@ -1,0 +1,187 @@
+"""`tabserve train`: config → data → FeatureSpec → grid search → MLflow → registry → champion.
+
+The best grid point (by cross-validated metric on the training split) is exported to ONNX and
+parity-checked on the test split, written as one model directory (MLflow sklearn model plus
+tabserve's files), logged into the parent run and registered; the champion alias moves only
+when the new version beats the incumbent (see champion.py).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tabserve import registry
+from tabserve.datasets import load_table
+from tabserve.errors import UserError
+from tabserve.settings import Settings
+from tabserve.spec import FeatureSpec, build_spec
+from tabserve.training.champion import Decision, decide
+from tabserve.training.config import ExperimentConfig, GridConfig
+from tabserve.training.metrics import DEFAULT_METRIC, evaluate, metrics_for
+from tabserve.training.onnx_export import ExportResult, export_with_parity
+from tabserve.training.pipeline import prepare_frame
+from tabserve.training.search import PointResult, best_point, run_grid
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@dataclass
+class TrainResult:
+    name: str
+    version: str
+    metric: str
+    best: PointResult
+    test_metrics: dict[str, float]
+    export: ExportResult
+    decision: Decision
+    points: list[PointResult] = field(default_factory=list)
+    run_id: str = ""
+    wall_time_s: float = 0.0
+
+
+def _spec(config: ExperimentConfig, frame: Any, console: Console) -> FeatureSpec:
+    try:
+        spec = build_spec(
+            frame,
+            config.target,
+            features=config.features,
+            exclude=config.exclude,
+            kinds=config.kinds,
+            task=config.task,
+        )
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{config.data}: {exc.args[0] if exc.args else exc}") from None
+    for excluded in spec.excluded:
+        if excluded.reason == "excluded by config":
+            continue
+        console.print(
+            f"[yellow]excluded[/] {excluded.name!r}: {excluded.reason} "
+            "(list it under `features:` to force it in)"
+        )
+    if spec.target.task == "classification" and len(spec.target.classes or []) < 2:
+        raise UserError(f"target {config.target!r} has fewer than two classes")
+    return spec
+
+
+def _metric(config: ExperimentConfig, spec: FeatureSpec) -> str:
+    metric = config.metric or DEFAULT_METRIC[spec.target.task]
+    if metric not in metrics_for(spec.target.task):
+        raise UserError(
+            f"metric {metric!r} does not fit the {spec.target.task} target {spec.target.name!r}; "
+            f"use one of {', '.join(metrics_for(spec.target.task))}"
+        )
+    return metric
+
+
+def train(
+    config: ExperimentConfig,
+    grid: GridConfig | None,
+    settings: Settings,
+    console: Console,
+    jobs: int = 1,
+) -> TrainResult:
+    """Run one training end to end and return what happened (printed along the way)."""
+    from tabserve.training.artifacts import write_model_dir
+    from tabserve.training.fit import split_frame, target_values
+    from tabserve.training.tracking import TrainingRun
+
+    started = time.perf_counter()
+    if config.tracking_uri:
+        settings = settings.model_copy(update={"tracking_uri": config.tracking_uri})
+    frame = load_table(config.data_source())
+    spec = _spec(config, frame, console)
+    metric = _metric(config, spec)
+    train_frame, test_frame = split_frame(frame, spec, config.split.test_size, config.seed)
+    prepared, y = prepare_frame(train_frame, spec), target_values(train_frame, spec)
+    test_prepared, test_y = prepare_frame(test_frame, spec), target_values(test_frame, spec)
+    points: list[tuple[str, dict[str, Any]]] = (
+        grid.points() if grid else [(str(config.model), dict(config.params))]
+    )
+    console.print(
+        f"{spec.target.task} of {spec.target.name!r} on {len(spec.features)} features: "
+        f"{len(train_frame)} train / {len(test_frame)} test rows, {len(points)} grid point(s)"
+    )
+
+    mlflow_client = registry.client(settings)
+    run = TrainingRun(mlflow_client, config.experiment_name, settings)
+    ok = False
+    try:
+        results = run_grid(points, spec, prepared, y, metric, config.cv_folds, config.seed, jobs)
+        n_classes = len(spec.target.classes or [])
+        for point in results:
+            if point.pipeline is not None:
+                point.test_metrics = evaluate(
+                    point.pipeline, test_prepared, test_y, spec.target.task, n_classes
+                )
+            run.log_point(point, metric)
+        best = best_point(results, metric)
+        if best is None or best.pipeline is None:
+            errors = "; ".join(sorted({r.error or "" for r in results}))
+            raise UserError(f"every grid point failed to fit: {errors}")
+        export = export_with_parity(best.pipeline, spec, test_frame)
+        run.log(
+            params={
+                "data": config.data,
+                "target": spec.target.name,
+                "metric": metric,
+                "grid_points": len(points),
+                "best_family": best.family,
+                **{f"best_{k}": v for k, v in best.params.items()},
+            },
+            metrics={
+                f"best_cv_{metric}": best.cv_mean or 0.0,
+                **{f"test_{k}": v for k, v in best.test_metrics.items()},
+                "onnx_parity_ok": 1.0 if export.parity_ok else 0.0,
+                **(
+                    {"onnx_parity_max_deviation": export.max_deviation}
+                    if export.max_deviation is not None
+                    else {}
+                ),
+            },
+        )
+        with tempfile.TemporaryDirectory(prefix="tabserve-model-") as tmp:
+            info = {
+                "family": best.family,
+                "params": best.params,
+                "metric": metric,
+                "test_metrics": best.test_metrics,
+                "run_id": run.run_id,
+            }
+            model_dir = write_model_dir(
+                Path(tmp) / "model", best.pipeline, spec, export, train_frame, info
+            )
+            tags = {
+                registry.TAG_METRIC_NAME: metric,
+                registry.TAG_METRIC_VALUE: repr(best.test_metrics.get(metric, float("nan"))),
+                registry.TAG_ONNX: "yes" if export.onnx_bytes else "no",
+            }
+            version = registry.register_model_dir(
+                model_dir.path, config.registered_model, settings, run_id=run.run_id, tags=tags
+            )
+        new_score = best.test_metrics.get(metric)
+        if new_score is None:
+            decision = Decision(False, None, None, f"no test {metric}: champion unchanged")
+        else:
+            decision = decide(
+                config.registered_model, version, new_score, metric, test_frame, settings
+            )
+        ok = True
+    finally:
+        run.finish(ok)
+    return TrainResult(
+        config.registered_model,
+        version,
+        metric,
+        best,
+        best.test_metrics,
+        export,
+        decision,
+        results,
+        run.run_id,
+        time.perf_counter() - started,
+    )
