@@ -180,13 +180,65 @@ async def model_version_config(request: Request, name: str, version: str) -> Res
 
 # ---- inference ---------------------------------------------------------------------------------
 
+_TENSOR_SCHEMA = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string", "description": "a feature name (see the model metadata)"},
+        "datatype": {"type": "string", "enum": ["BYTES", "FP64", "FP32", "INT64", "BOOL"]},
+        "shape": {"type": "array", "items": {"type": "integer"}, "description": "[N] or [N, 1]"},
+        "data": {"type": "array", "description": "flat or nested row-major values"},
+        "parameters": {"type": "object", "description": "binary_data_size (binary extension)"},
+    },
+}
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
+        }
+    }
+}
+INFER_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An inference request as JSON, or JSON followed by binary tensors "
+        "(header Inference-Header-Content-Length gives the JSON part's length).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {"type": "array", "items": _TENSOR_SCHEMA},
+                        "outputs": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "example": {
+                    "id": "1",
+                    "inputs": [
+                        {"name": "Sex", "datatype": "BYTES", "shape": [1, 1], "data": ["male"]},
+                        {"name": "Age", "datatype": "FP64", "shape": [1, 1], "data": [22.0]},
+                    ],
+                },
+            }
+        },
+    },
+    "responses": {
+        "400": {"description": "Bad request: protocol or validation error", **_ERROR},
+        "404": {"description": "Unknown model or version", **_ERROR},
+        "503": {"description": "No model loaded yet", **_ERROR},
+    },
+}
 
-@router.post("/models/{name}/infer")
+
+@router.post("/models/{name}/infer", openapi_extra=INFER_OPENAPI)
 async def infer(request: Request, name: str) -> Response:
     return await _infer(request, _model(request, name))
 
 
-@router.post("/models/{name}/versions/{version}/infer")
+@router.post("/models/{name}/versions/{version}/infer", openapi_extra=INFER_OPENAPI)
 async def infer_version(request: Request, name: str, version: str) -> Response:
     return await _infer(request, _model(request, name, version))
 
