@@ -235,6 +235,63 @@ def drift(
     raise typer.Exit(outcome.exit_code)
 
 
+# ---- load test -------------------------------------------------------------------------------
+
+
+@app.command()
+def loadtest(
+    url: str = typer.Argument(..., help="Server base URL, e.g. http://127.0.0.1:8000"),
+    concurrency: str = typer.Option("1,2,5,10,20,50", help="Closed-loop levels (connections)"),
+    requests: int = typer.Option(500, help="Checked requests per level"),
+    warmup: int | None = typer.Option(None, help="Unrecorded requests per level [max(20, 2×N)]"),
+    protocol: str = typer.Option("v1", help="v1 (/predict) or v2 (/v2/models/{m}/infer)"),
+    batch_size: int = typer.Option(1, help="Records per request"),
+    data: Path | None = typer.Option(None, help="CSV to sample records from [the server's spec]"),
+    out: Path | None = typer.Option(None, help="Write results.csv, results.json, latency.png here"),
+    rate: float | None = typer.Option(None, help="Open loop: requests per second"),
+    duration: str | None = typer.Option(None, help="Open loop: how long, e.g. 30s [10s]"),
+    connections: int = typer.Option(64, help="Open loop: connection pool size"),
+    model: str | None = typer.Option(None, help="Model name for v2 [from the server]"),
+    spec: Path | None = typer.Option(None, help="feature_spec.json for servers without GET /spec"),
+    timeout: float = typer.Option(10.0, help="Seconds before a request counts as timed out"),
+) -> None:
+    """Concurrency sweep (or open loop with --rate): quantile table, CSV/JSON, plot."""
+    from tabserve.loadtest.command import loadtest as run_loadtest
+
+    run_loadtest(
+        url,
+        concurrency=concurrency,
+        requests=requests,
+        warmup=warmup,
+        protocol=protocol,
+        batch_size=batch_size,
+        data=data,
+        out=out,
+        rate=rate,
+        duration=duration,
+        connections=connections,
+        model=model,
+        spec=spec,
+        timeout=timeout,
+    )
+
+
+@app.command()
+def locustfile(
+    url: str = typer.Argument(..., help="Server base URL, e.g. http://127.0.0.1:8000"),
+    protocol: str = typer.Option("v1", help="v1 (/predict) or v2 (/v2/models/{m}/infer)"),
+    batch_size: int = typer.Option(1, help="Records per request"),
+    records: int = typer.Option(200, help="Distinct request bodies to embed"),
+    spec: Path | None = typer.Option(None, help="feature_spec.json for servers without GET /spec"),
+) -> None:
+    """Print a locustfile whose payloads come from the server's FeatureSpec."""
+    from tabserve.loadtest.command import locustfile as render
+
+    typer.echo(
+        render(url, protocol=protocol, batch_size=batch_size, records=records, spec=spec), nl=False
+    )
+
+
 def main() -> None:
     try:
         app()
