@@ -151,6 +151,31 @@ def _uses_float32(pipeline: Pipeline) -> bool:
     return isinstance(pipeline.named_steps[MODEL_STEP], trees)
 
 
+def _restore_input_names(model: Any, spec: FeatureSpec) -> None:
+    """Give graph inputs the features' exact names.
+
+    skl2onnx sanitises names ("sepal length (cm)" → "sepal_length__cm_"); the contract is
+    the feature name as is, which ONNX allows. Inputs keep the order of ``initial_types``.
+    """
+    inputs = list(model.graph.input)
+    if len(inputs) != len(spec.features):
+        raise RuntimeError(f"ONNX graph has {len(inputs)} inputs for {len(spec.features)} features")
+    taken = {o for n in model.graph.node for o in n.output} | {
+        i.name for i in model.graph.initializer
+    }
+    for graph_input, feature in zip(inputs, spec.features, strict=True):
+        old, new = graph_input.name, feature.name
+        if old == new:
+            continue
+        if new in taken:
+            raise RuntimeError(f"feature name {new!r} collides with a name inside the ONNX graph")
+        for node in model.graph.node:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
+        graph_input.name = new
+
+
 def _double_inputs(model: Any, names: list[str]) -> None:
     """Make the float32 graph inputs ``names`` double, casting right after the input.
 
@@ -206,6 +231,7 @@ def convert(pipeline: Pipeline, spec: FeatureSpec) -> bytes:
         target_opset=TARGET_OPSET,
         name="tabserve",
     )
+    _restore_input_names(model, spec)
     if float32:
         _double_inputs(model, [f.name for f in spec.features if f.kind != "categorical"])
     _rename_outputs(model, spec)
@@ -283,5 +309,5 @@ def export_with_parity(
 
 def _short(exc: Exception, limit: int = 300) -> str:
     """First line of an error, bounded: converter errors embed whole attribute dumps."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
