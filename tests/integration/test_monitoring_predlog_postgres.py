@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +17,6 @@ from tests.fixtures.postgres import PostgresServer
 pytestmark = pytest.mark.integration
 
 COLUMNS = {"Age": np.array([22.0, 35.0]), "Sex": np.array(["male", "female"], dtype=object)}
-
-
-@pytest.fixture()
-def pg_db_url(postgres_url: str, postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh database per test, so tests sharing the server do not see each other's rows."""
-    if not postgres_server.is_running():
-        postgres_server.start()
-    name = f"predlog_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    if not postgres_server.is_running():
-        postgres_server.start()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 def _counts(url: str) -> tuple[int, int]:
@@ -54,9 +35,9 @@ def _counts(url: str) -> tuple[int, int]:
 
 
 def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
-    pg_db_url: str, postgres_server: PostgresServer, tmp_path: Path
+    postgres_database: str, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    plog = PredictionLog(pg_db_url, spool_dir=tmp_path / "spool", retry_interval_s=0.2)
+    plog = PredictionLog(postgres_database, spool_dir=tmp_path / "spool", retry_interval_s=0.2)
     n_requests = 3000
     progress = {"sent": 0}
 
@@ -85,14 +66,14 @@ def test_postgres_outage_mid_load_loses_and_duplicates_nothing(
     stats = plog.stats()
     assert stats_during["spooled"] > 0, "the outage did not hit the writer"
     assert stats["dropped"] == 0
-    assert _counts(pg_db_url) == (2 * n_requests, 2 * n_requests)
+    assert _counts(postgres_database) == (2 * n_requests, 2 * n_requests)
 
 
 def test_postgres_down_at_shutdown_keeps_rows_for_the_next_start(
-    pg_db_url: str, postgres_server: PostgresServer, tmp_path: Path
+    postgres_database: str, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
-    first = PredictionLog(pg_db_url, spool_dir=spool_dir, retry_interval_s=0.2)
+    first = PredictionLog(postgres_database, spool_dir=spool_dir, retry_interval_s=0.2)
     for i in range(100):
         first.submit(f"a-{i}", "titanic", "1", COLUMNS, 2, np.array([0, 1]))
     assert first.flush(20)
@@ -105,7 +86,7 @@ def test_postgres_down_at_shutdown_keeps_rows_for_the_next_start(
     finally:
         postgres_server.start()
     # A new process (same spool directory) replays what the last one could not write.
-    second = PredictionLog(pg_db_url, spool_dir=spool_dir, retry_interval_s=0.2)
+    second = PredictionLog(postgres_database, spool_dir=spool_dir, retry_interval_s=0.2)
     assert second.flush(30), second.stats()
     second.close()
-    assert _counts(pg_db_url) == (400, 400)
+    assert _counts(postgres_database) == (400, 400)
