@@ -95,11 +95,16 @@ def create_app(
     *,
     prediction_log: PredictionSink | Literal["settings"] | None = FROM_SETTINGS,
     watch_uri: str | None = None,
+    load_in_background: bool = True,
 ) -> FastAPI:
     """Build the app for one model. ``prediction_log``: a sink, None, or built from settings.
 
     ``watch_uri`` (a ``models:/name@alias`` URI) enables hot reload when ``settings.watch``;
     by default it is ``model`` itself when that is a registry URI.
+
+    ``load_in_background``: True answers /health at once and /ready 503 while the model loads
+    (one process). False loads during startup, before the process accepts connections: with
+    several workers on one socket, a worker without its model must not take requests.
     """
     model_dir = resolve_model(settings, model)
     if watch_uri is None and isinstance(model, str) and model.startswith("models:/"):
@@ -113,9 +118,14 @@ def create_app(
 
             sink = PredictionLog.from_settings(settings)
         app.state.prediction_log = sink
-        background: list[asyncio.Task[Any]] = [
-            asyncio.create_task(_load(app, model_dir, settings, sink), name="tabserve-load")
-        ]
+        background: list[asyncio.Task[Any]] = []
+        if load_in_background:
+            load = _load(app, model_dir, settings, sink)
+            background.append(asyncio.create_task(load, name="tabserve-load"))
+        else:
+            await swap_dataplane(
+                app, await asyncio.to_thread(build_dataplane, model_dir, settings, sink)
+            )
         if settings.watch and watch_uri:
             from tabserve.serving.reload import watch_registry
 
@@ -147,7 +157,7 @@ def create_app(
     app.state.load_error = None
     app.state.docs_spec = model_dir.spec()
     app.add_middleware(ServingMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.include_router(v1.router)
+    v1.mount(app)
     _add_ops_routes(app)
     _include_v2(app)
     openapi.install(app, settings.max_rows)

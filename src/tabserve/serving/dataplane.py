@@ -19,7 +19,7 @@ import numpy as np
 
 from tabserve.modeldir import ModelDir
 from tabserve.serving import metrics
-from tabserve.serving.batcher import BatchingOptions, DynamicBatcher
+from tabserve.serving.batcher import INLINE_MAX_ROWS, BatchingOptions, DynamicBatcher
 from tabserve.serving.runtimes import Prediction, Runtime
 from tabserve.serving.validation import (
     Batch,
@@ -31,9 +31,6 @@ from tabserve.serving.validation import (
 
 log = logging.getLogger("tabserve.serving")
 
-# Without batching, a request this small runs on the event loop: a thread hand-off would cost
-# more than the model call itself (measured: see docs/adr/0002-dynamic-batching.md).
-INLINE_MAX_ROWS = 32
 
 
 class PredictionSink(Protocol):

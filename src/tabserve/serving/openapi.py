@@ -112,9 +112,10 @@ def _patch_predict(schema: dict[str, Any], spec: FeatureSpec, max_rows: int) -> 
         },
     }
     example = spec.example_record()
-    operation = schema.get("paths", {}).get("/predict", {}).get("post")
-    if operation is None:
-        return
+    # /predict is a raw route (not in FastAPI's generated paths): describe it here.
+    operation = schema.setdefault("paths", {}).setdefault("/predict", {}).setdefault("post", {})
+    operation["summary"] = "Predict one record or an array of records"
+    operation["operationId"] = "predict"
     operation["requestBody"] = {
         "required": True,
         "content": {

@@ -78,4 +78,9 @@ def app_from_env() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
     model_dir = ModelDir(Path(os.environ[ENV_MODEL_DIR]))
-    return create_app(settings, model_dir, watch_uri=os.environ.get(ENV_WATCH_URI))
+    return create_app(
+        settings,
+        model_dir,
+        watch_uri=os.environ.get(ENV_WATCH_URI),
+        load_in_background=settings.workers == 1,
+    )

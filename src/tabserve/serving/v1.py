@@ -12,12 +12,19 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.applications import Starlette
 
 from tabserve.serving.dataplane import DataPlane
 from tabserve.serving.runtimes import Prediction
 from tabserve.serving.validation import RequestValidationError
 
 router = APIRouter()
+
+
+def mount(app: Starlette) -> None:
+    """Add the v1 routes: ``/predict`` raw (its /docs entry comes from openapi.py), ``/spec``."""
+    app.add_route("/predict", predict, methods=["POST"], include_in_schema=False)
+    app.include_router(router)  # type: ignore[attr-defined]
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -38,8 +45,9 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-@router.post("/predict", summary="Predict one record or an array of records", response_model=None)
 async def predict(request: Request) -> Response:
+    """``POST /predict``: mounted as a plain Starlette route (see ``mount``), because FastAPI's
+    per-request dependency machinery would cost more than this whole handler's own work."""
     if not is_json(request.headers.get("content-type", "")):
         return error_response(415, "send the body as application/json")
     body = await request.body()

@@ -24,6 +24,8 @@ OodMode = Literal["off", "warn", "reject"]
 # Enough to name every problem of a typical request without echoing a huge payload back.
 MAX_DETAILS = 100
 _MISSING = object()
+# Up to this many rows the OOD guard compares Python floats instead of calling numpy.
+_SCALAR_OOD_ROWS = 16
 _NAN = float("nan")
 
 
@@ -416,8 +418,12 @@ def _guard_ood(compiled: CompiledSpec, batch: Batch, indexed: bool) -> None:
         if rule.low is None or rule.high is None:
             continue
         col = batch.columns[rule.name]
-        rows = np.flatnonzero((col < rule.low) | (col > rule.high))
-        for i in rows.tolist():
+        low, high = rule.low, rule.high
+        if batch.n_rows <= _SCALAR_OOD_ROWS:  # numpy's per-call cost dominates tiny batches
+            rows = [i for i, v in enumerate(col.tolist()) if v < low or v > high]
+        else:
+            rows = np.flatnonzero((col < low) | (col > high)).tolist()
+        for i in rows:
             message = (
                 f"{rule.name}={col[i]:g} is outside the training range "
                 f"[{rule.low:g}, {rule.high:g}]"
