@@ -32,7 +32,6 @@ from tabserve.serving.validation import (
 log = logging.getLogger("tabserve.serving")
 
 
-
 class PredictionSink(Protocol):
     """Where predictions go after the answer is computed: tabserve.monitoring.predlog's
     ``PredictionLog`` has this shape. ``submit`` is called on the event loop once per request
@@ -105,7 +104,8 @@ class DataPlane:
         if self._batcher is not None:
             await self._batcher.close()
             self._batcher = None
-        self._executor.shutdown(wait=False)
+        # The runtime thread is not shut down: a request that took this plane just before a
+        # swap may still need it; the executor's thread ends when the plane is collected.
         metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(0)
 
     # ---- validation (counts the metric, then re-raises) --------------------------------------
