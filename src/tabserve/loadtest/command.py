@@ -92,7 +92,7 @@ def loadtest(
         written = [out / CSV_NAME, out / JSON_NAME]
         if rate is None:
             written.append(out / "latency.png")
-        console.print("wrote " + ", ".join(str(p) for p in written))
+        console.print("wrote " + ", ".join(str(p) for p in written), soft_wrap=True)
     return results
 
 

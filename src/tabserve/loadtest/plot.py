@@ -12,6 +12,7 @@ from pathlib import Path
 from tabserve.loadtest.stats import LevelResult
 
 SERIES = (
+    ("q25", "q25_ms"),
     ("q50", "q50_ms"),
     ("q90", "q90_ms"),
     ("q95", "q95_ms"),
