@@ -6,6 +6,7 @@ with a FeatureSpec built by ``build_spec`` from a small frame, and can misbehave
     --mode ok      valid answers
     --mode wrong   200 with a prediction outside the label set
     --mode error   500 on every prediction
+    --mode close   valid answers, each with ``Connection: close`` (the client must reconnect)
     --delay-ms D --serial   one request at a time, D ms each (a server of known capacity)
 
 Run: ``python tests/integration/loadtest_server.py --port P [--mode ...]``.
@@ -57,8 +58,12 @@ def build_app(mode: str, delay_ms: float, serial: bool):  # type: ignore[no-unty
     spec = toy_spec_json()
     lock = asyncio.Lock()
 
+    closing = {"connection": "close"} if mode == "close" else None
+
     def json(payload: object, status: int = 200) -> Response:
-        return Response(orjson.dumps(payload), status, media_type="application/json")
+        return Response(
+            orjson.dumps(payload), status, headers=closing, media_type="application/json"
+        )
 
     async def work() -> None:
         if delay_ms <= 0:
@@ -155,7 +160,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mode", choices=["ok", "wrong", "error"], default="ok")
+    parser.add_argument("--mode", choices=["ok", "wrong", "error", "close"], default="ok")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--serial", action="store_true")
     args = parser.parse_args()

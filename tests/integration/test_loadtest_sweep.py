@@ -84,6 +84,14 @@ def test_wrong_answers_and_500s_are_errors_not_speed(mode: str, kind: str) -> No
     assert v2_level.errors_by_kind == {kind: 50}
 
 
+def test_server_closing_each_connection_costs_reconnects_not_errors() -> None:
+    with stand_in("close") as url:
+        (level,) = run_sweep(url, [3], 60, None, progress=False)
+        opened = run_open(url, rate=100, duration=0.5, connections=4, progress=False)
+    assert (level.ok, level.errors) == (60, 0), level.errors_by_kind
+    assert (opened.ok, opened.errors) == (50, 0), opened.errors_by_kind
+
+
 def test_timeouts_are_counted_as_errors() -> None:
     with stand_in("ok", delay_ms=3000) as url:
         (level,) = run_sweep(url, [2], 2, None, warmup=0, timeout=0.4, progress=False)
