@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tabserve.modeldir import ModelDir
+from tabserve.monitoring.drift import analyze
 from tabserve.monitoring.store import predictions
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.servers import running_server
@@ -82,5 +83,9 @@ def test_every_predicted_record_is_logged_once_across_a_postgres_outage(
                 .subquery()
             )
         ).scalar_one()
-    engine.dispose()
     assert total == keys == REQUESTS * RECORDS_PER_REQUEST, (exit_code, server.log()[-3000:])
+    # The drift report reads the same table on PostgreSQL.
+    result = analyze(ModelDir(titanic_model_dir), engine)
+    engine.dispose()
+    assert result.n_current == REQUESTS * RECORDS_PER_REQUEST
+    assert result.prediction is not None and result.prediction.n_current == result.n_current

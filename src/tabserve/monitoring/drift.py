@@ -105,10 +105,6 @@ class DriftResult:
 # ---- normalising values ---------------------------------------------------------------------
 
 
-def _is_missing(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
-
-
 def category_text(v: Any, numeric_codes: bool = False) -> str:
     """One spelling per category: 3 and 3.0 are "3" (and "3.0" too for int-coded categories)."""
     if isinstance(v, bool):
@@ -133,16 +129,46 @@ def _boolean_text(v: Any) -> str:
 def clean(
     values: Sequence[Any], kind: str, numeric_codes: bool = False
 ) -> tuple[np.ndarray, float]:
-    """Non-missing values as a test-ready array, and the share of missing values."""
+    """Non-missing values as a test-ready array, and the share of missing values.
+
+    Numeric: float64 without NaN/inf. Otherwise: an object array of category strings."""
     total = len(values)
-    present = [v for v in values if not _is_missing(v)]
-    missing = (total - len(present)) / total if total else 0.0
+    if total == 0:
+        return np.asarray([], dtype=np.float64 if kind == "numeric" else object), 0.0
     if kind == "numeric":
-        arr = np.asarray(present, dtype=np.float64)
-        return arr[np.isfinite(arr)], missing
+        try:
+            arr = np.asarray(values, dtype=np.float64)  # None becomes NaN
+        except (TypeError, ValueError):
+            arr = np.asarray([_as_float(v) for v in values], dtype=np.float64)
+        finite = arr[np.isfinite(arr)]
+        return finite, (total - len(finite)) / total
+    # v != v is the NaN test, without a function call per value.
+    present = [v for v in values if v is not None and v != "" and v == v]
+    missing = (total - len(present)) / total
     if kind == "boolean":
         return np.asarray([_boolean_text(v) for v in present], dtype=object), missing
     return np.asarray([category_text(v, numeric_codes) for v in present], dtype=object), missing
+
+
+def _as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def encode(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Category strings → integer codes (hashing, not sorting strings: 100k rows in ms).
+
+    Every test on categories depends only on the counts per category, so codes give the same
+    numbers as the strings."""
+    vocab: dict[Any, int] = {}
+
+    def codes(values: np.ndarray) -> np.ndarray:
+        return np.fromiter((vocab.setdefault(v, len(vocab)) for v in values), np.int64, len(values))
+
+    ref = codes(reference)
+    return ref, codes(current), list(vocab)
 
 
 # ---- one column -----------------------------------------------------------------------------
@@ -158,7 +184,10 @@ def _shares(values: np.ndarray) -> dict[Any, float]:
     return {k: c / total for k, c in _value_counts(values).items()}
 
 
-def _distribution(reference: np.ndarray, current: np.ndarray, numeric: bool) -> Distribution:
+def _distribution(
+    reference: np.ndarray, current: np.ndarray, numeric: bool, names: list[Any] | None = None
+) -> Distribution:
+    """Chart data; ``names`` maps integer codes back to category names (categorical)."""
     both = np.concatenate([reference, current])
     distinct = len(np.unique(both))
     if numeric and distinct > CHART_TOP_CATEGORIES:
@@ -184,7 +213,7 @@ def _distribution(reference: np.ndarray, current: np.ndarray, numeric: bool) -> 
     shown, rest = keys[:CHART_TOP_CATEGORIES], keys[CHART_TOP_CATEGORIES:]
     ref_vals = [float(ref_share.get(k, 0.0)) for k in shown]
     cur_vals = [float(cur_share.get(k, 0.0)) for k in shown]
-    labels = [category_text(k) for k in shown]
+    labels = [category_text(names[k] if names is not None else k) for k in shown]
     if rest:
         labels.append(f"{len(rest)} others")
         ref_vals.append(float(sum(ref_share.get(k, 0.0) for k in rest)))
@@ -219,14 +248,18 @@ def compare_column(
         missing_reference=ref_missing if missing_reference is None else missing_reference,
         missing_current=cur_missing,
     )
+    names: list[Any] | None = None
     if not numeric:
+        reference, current, names = encode(reference, current)
         known = (
             {category_text(c, numeric_codes) for c in known_categories}
             if known_categories is not None
-            else set(reference.tolist())
+            else {names[code] for code in np.unique(reference).tolist()}
         )
         out.new_categories = {
-            str(k): c for k, c in _value_counts(current).items() if k not in known
+            str(names[code]): n
+            for code, n in _value_counts(current).items()
+            if names[code] not in known
         }
     if len(reference) == 0 or len(current) == 0:
         side = "reference" if len(reference) == 0 else "current window"
@@ -234,7 +267,7 @@ def compare_column(
         return out
     out.result = stats.run_test(reference, current, numeric)
     out.psi = stats.psi(reference, current, numeric)
-    out.distribution = _distribution(reference, current, numeric)
+    out.distribution = _distribution(reference, current, numeric, names)
     return out
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy.engine import Engine
 
 from tabserve.modeldir import ModelDir
@@ -49,8 +50,12 @@ def load_window(
     predictions: list[Any] = []
     versions: Counter[str] = Counter()
     first = last = None
-    for ts, version, inputs, prediction, _status in iter_window(engine, model_name, since, until):
-        get = inputs.get
+    loads = orjson.loads
+    for ts, version, inputs_text, prediction_text, _status in iter_window(
+        engine, model_name, since, until
+    ):
+        get = loads(inputs_text).get
+        prediction = loads(prediction_text) if prediction_text is not None else None
         for name, append in appenders:
             append(get(name))
         predictions.append(prediction)
