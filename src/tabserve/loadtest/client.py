@@ -83,6 +83,8 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.listener: Listener | None = None
         self._in_flight = False
+        # (status, body start, body length, closing) of a head whose body is still arriving.
+        self._head: tuple[int, int, int, bool] | None = None
         self.closed = False
         # perf_counter() when the request in flight was sent; the watchdog reads it.
         self.sent_at = 0.0
@@ -160,7 +162,16 @@ class Connection(asyncio.Protocol):
             self.listener.on_response(self, status, body)
 
     def _parse(self) -> None:
+        # Servers often write the head and the body separately: remember a parsed head with a
+        # Content-Length and only wait for the body's bytes on the next call.
         buf = self._buffer
+        if self._head is not None:
+            status, start, length, closing = self._head
+            if len(buf) < start + length:
+                return
+            self._head = None
+            self._complete(status, bytes(buf[start : start + length]), start + length, closing)
+            return
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             return
@@ -170,26 +181,28 @@ class Connection(asyncio.Protocol):
             return
         status = int(head[9:12])
         start = end + 4
+        closing = b"\r\nconnection: close" in head
         length_at = head.find(b"\r\ncontent-length:")
         if length_at >= 0:
             stop = head.find(b"\r\n", length_at + 2)
             length = int(head[length_at + 17 : stop if stop >= 0 else len(head)])
             if len(buf) < start + length:
+                self._head = (status, start, length, closing)
                 return
-            body = bytes(buf[start : start + length])
-            del buf[: start + length]
+            self._complete(status, bytes(buf[start : start + length]), start + length, closing)
         elif b"\r\ntransfer-encoding: chunked" in head:
             parsed = _dechunk(buf, start)
             if parsed is None:
                 return
-            body, consumed = parsed
-            del buf[:consumed]
+            self._complete(status, *parsed, closing)
         else:
             # Neither length nor chunks: the body ends when the server closes. Not worth
             # supporting for a load tester; say so instead of hanging.
             self.abort(ResponseError("response without Content-Length"))
-            return
-        if b"\r\nconnection: close" in head:
+
+    def _complete(self, status: int, body: bytes, consumed: int, closing: bool) -> None:
+        del self._buffer[:consumed]
+        if closing:
             # Closed before delivering, so whoever sends next sees it and reconnects.
             self.close()
         self._deliver(status, body)
