@@ -1,0 +1,1 @@
+"""The serving benchmark's pieces; ``benchmarks/serving.py`` is the entry point that runs them."""
