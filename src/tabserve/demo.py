@@ -84,7 +84,12 @@ def _send_shifted_traffic(url: str) -> int:
 
     spec = FeatureSpec.model_validate(httpx.get(f"{url}/spec", timeout=5).json())
     records = records_from_spec(spec, SHIFTED_RECORDS, seed=7, allow_null=False)
-    shifts = {"Age": lambda v: v + 25, "Fare": lambda v: v * 4 + 40, "Pclass": lambda v: 1, "Sex": lambda v: "female"}
+    shifts = {
+        "Age": lambda v: v + 25,
+        "Fare": lambda v: v * 4 + 40,
+        "Pclass": lambda v: 1,
+        "Sex": lambda v: "female",
+    }
     for record in records:
         for name, shift in shifts.items():
             if name in record and record[name] is not None:
@@ -137,8 +142,16 @@ def run(home: Path, configs: Path) -> None:
     since = shifted_since.strftime("%Y-%m-%dT%H:%M:%S")
     _run(
         _cli(
-            "drift", MODEL_URI, "--log-db", log_db, "--since", since,
-            "--out", str(results / "drift.html"), "--json", str(results / "drift.json"),
+            "drift",
+            MODEL_URI,
+            "--log-db",
+            log_db,
+            "--since",
+            since,
+            "--out",
+            str(results / "drift.html"),
+            "--json",
+            str(results / "drift.json"),
         )
     )
 
