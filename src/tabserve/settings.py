@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     workers: int = 1
     runtime: Literal["onnx", "sklearn"] = "onnx"
     max_batch_size: int = 64
-    max_queue_delay_us: int = 500
+    # 0: batch only what queued while the loop was busy (docs/adr/0002-dynamic-batching.md).
+    max_queue_delay_us: int = 0
     batching: bool = True
     max_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024

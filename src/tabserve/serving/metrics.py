@@ -39,11 +39,6 @@ QUEUE_DELAY = Histogram(
     "Time a request waited in the dynamic batcher before its runtime call started",
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1),
 )
-RUNTIME_SECONDS = Histogram(
-    "tabserve_runtime_seconds",
-    "Time of one runtime (model) call",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
-)
 VALIDATION_ERRORS = Counter(
     "tabserve_validation_errors_total", "Rejected values by feature and reason", ["field", "reason"]
 )

@@ -24,6 +24,9 @@ router = APIRouter()
 def mount(app: Starlette) -> None:
     """Add the v1 routes: ``/predict`` raw (its /docs entry comes from openapi.py), ``/spec``."""
     app.add_route("/predict", predict, methods=["POST"], include_in_schema=False)
+    # First in the route list: every /predict would otherwise be matched against /docs & co.
+    routes = app.router.routes
+    routes.insert(0, routes.pop())
     app.include_router(router)  # type: ignore[attr-defined]
 
 
