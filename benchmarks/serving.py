@@ -14,7 +14,9 @@ results.json, results.md and serving.png.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,12 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (figures meaningless)")
     p.add_argument("--levels", default=None, help=f"single-record concurrencies [{FULL_LEVELS}]")
-    p.add_argument("--requests", type=int, default=None, help="timed requests per level [2000]")
-    p.add_argument("--min-requests", type=int, default=500, help="never stop a level before")
+    p.add_argument("--seconds", type=float, default=None, help="aim of each level, s [5]")
+    p.add_argument("--requests", type=int, default=None, help="most timed requests a level [50000]")
+    p.add_argument("--min-requests", type=int, default=500, help="fewest timed requests a level")
     p.add_argument("--max-seconds", type=float, default=None, help="time cap per level [20]")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--batch-concurrency", type=int, default=4)
-    p.add_argument("--batch-requests", type=int, default=None, help="timed batches [600]")
     p.add_argument("--pa-concurrency", type=int, default=8)
     p.add_argument("--pa-window-ms", type=int, default=None, help="perf_analyzer window [3000]")
     p.add_argument("--no-perf-analyzer", action="store_true")
@@ -53,10 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     args.levels = [int(c) for c in (args.levels or ("1,20" if quick else FULL_LEVELS)).split(",")]
-    args.requests = args.requests or (200 if quick else 2000)
-    args.min_requests = min(args.min_requests, args.requests) if not quick else 0
+    args.seconds = args.seconds or (0.5 if quick else 5.0)
+    args.requests = args.requests or (200 if quick else 50_000)
+    args.min_requests = min(args.min_requests, args.requests) if not quick else 20
     args.max_seconds = args.max_seconds or (5.0 if quick else 20.0)
-    args.batch_requests = args.batch_requests or (20 if quick else 600)
     args.pa_window_ms = args.pa_window_ms or (500 if quick else 3000)
     args.correct_singles = 20 if quick else 200
     args.correct_batches = 1 if quick else 3
@@ -77,6 +79,8 @@ def measure(running: Running, args: argparse.Namespace, bench: Any, console: Con
     codec = d.codec(bench)
     out: dict[str, Any] = {"label": d.label, "kind": d.kind, "workers": d.workers}
     out["cold_start_s"] = running.cold_start_s
+    # Other users of the machine show up here: a busy neighbour slows every server alike.
+    out["load_average_at_start"] = os.getloadavg()
     batch = args.batch_size
     check = [check_correctness(running.url, codec, bench, args.correct_singles, 0, batch)]
     out["single"] = {}
@@ -85,11 +89,8 @@ def measure(running: Running, args: argparse.Namespace, bench: Any, console: Con
         level = _level(running, codec, bench, args, concurrency=c, warmup=warmup)
         out["single"][str(c)] = level
         console.print(f"  c={c:<3} {_brief(level)}")
-    level = closed_loop(
-        running.url, codec, bench, concurrency=args.batch_concurrency,
-        requests=args.batch_requests, warmup=args.batch_concurrency * 2, batch_size=batch,
-        max_seconds=args.max_seconds,
-    )  # fmt: skip
+    bc = args.batch_concurrency
+    level = _level(running, codec, bench, args, concurrency=bc, warmup=4 * bc, batch_size=batch)
     out["batch"] = level
     console.print(f"  batch {batch} c={args.batch_concurrency} {_brief(level)}")
     if d.v2_model and not args.no_perf_analyzer:
@@ -113,13 +114,22 @@ def measure(running: Running, args: argparse.Namespace, bench: Any, console: Con
 
 
 def _level(running: Running, codec: Any, bench: Any, args: argparse.Namespace, **kw: Any) -> dict:
-    """One level, capped by time, but never fewer than --min-requests timed requests."""
-    level = closed_loop(
-        running.url, codec, bench, requests=args.requests, max_seconds=args.max_seconds, **kw
+    """One level sized to last about --seconds at this server's own rate.
+
+    The warm-up doubles as a probe of the rate: fast servers get thousands of requests (a
+    level of 2000 at 3000/s would last under a second, all noise), slow peers get
+    --min-requests; --max-seconds caps the level either way.
+    """
+    warmup = kw.pop("warmup")
+    probe = closed_loop(running.url, codec, bench, requests=warmup, warmup=0, **kw)
+    if "failed" in probe:
+        return probe
+    rate = probe.get("throughput_rps") or 0.0
+    wanted = int(rate * args.seconds) if rate > 0 else args.min_requests
+    requests = max(args.min_requests, min(args.requests, wanted))
+    return closed_loop(
+        running.url, codec, bench, requests=requests, warmup=0, max_seconds=args.max_seconds, **kw
     )
-    if level.get("requests", 0) < args.min_requests and "failed" not in level:
-        level = closed_loop(running.url, codec, bench, requests=args.min_requests, **kw)
-    return level
 
 
 def _brief(level: dict) -> str:
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     # Wide enough for the tables when the output goes to a file or a pipe.
     console = Console(width=None if sys.stdout.isatty() else 200)
     work = Path(tempfile.mkdtemp(prefix="tabserve-bench-"))
+    _stop_on_signals(work, console)
     try:
         return run(args, work, console)
     finally:
@@ -156,6 +167,26 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _stop_on_signals(work: Path, console: Console) -> None:
+    """Ctrl-C or SIGTERM: stop the server in flight by PID and leave nothing behind.
+
+    Done in the handler itself: a KeyboardInterrupt raised inside the load generator's event
+    loop would not reliably unwind to the ``finally`` that stops the server.
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        from harness.servers import RUNNING
+
+        for running in list(RUNNING):
+            running.stop(timeout=5.0)
+        shutil.rmtree(work, ignore_errors=True)
+        console.print(f"interrupted (signal {signum}); servers stopped")
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def run(args: argparse.Namespace, work: Path, console: Console) -> int:

@@ -27,6 +27,9 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     floor = _single(results, "floor", top, "throughput_rps")
     ratio = rate / floor if floor else math.nan
     add(f"tabserve ÷ floor, c={top}", ratio, "≥ 0.5 (0.7 moonshot)", _cmp(ratio, 0.5, True))
+    nolog = _single(results, "tabserve-nolog", top, "throughput_rps")
+    r = nolog / floor if floor else math.nan
+    add(f"tabserve-nolog ÷ floor, c={top}", r, "≥ 0.5 (0.7 moonshot)", _cmp(r, 0.5, True))
     for peer in PEERS:
         other = _single(results, peer, top, "throughput_rps")
         r = rate / other if other else math.nan

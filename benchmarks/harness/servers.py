@@ -126,6 +126,11 @@ SERVERS: dict[str, ServerDef] = {
             _tabserve_env, v2_model=MODEL_NAME,
         ),
         ServerDef(
+            "tabserve-nolog", "as tabserve, with the prediction log off (--log-db off)",
+            "tabserve", 1, _tabserve("--log-db", "off"), "/ready",
+            lambda b: tabserve_codec(b.spec), _tabserve_env, v2_model=MODEL_NAME,
+        ),
+        ServerDef(
             "tabserve-2w", "tabserve serve, ONNX, batching on, --workers 2", "tabserve", 2,
             _tabserve("--workers", "2"), "/ready", lambda b: tabserve_codec(b.spec),
             _tabserve_env, v2_model=MODEL_NAME,
@@ -207,6 +212,12 @@ class Running:
                 continue
         if self.process.poll() is None:
             self.process.wait(10)
+        if self in RUNNING:
+            RUNNING.remove(self)
+
+
+# Servers started and not yet stopped, so a signal handler can stop them by PID.
+RUNNING: list[Running] = []
 
 
 class StartError(RuntimeError):
@@ -224,6 +235,7 @@ def start(definition: ServerDef, bench: Workbench, workdir: Path, timeout: float
         began = time.perf_counter()
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     running = Running(definition, process, port, log_path)
+    RUNNING.append(running)
     url = f"{running.url}{definition.ready_path}"
     deadline = began + timeout
     with httpx.Client(timeout=1.0) as client:
