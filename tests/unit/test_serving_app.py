@@ -154,3 +154,32 @@ def test_metrics_count_requests_batches_and_classes(client: TestClient) -> None:
     assert "tabserve_batch_rows_bucket" in text and "tabserve_queue_delay_seconds_bucket" in text
     assert 'tabserve_model_info{name="titanic"' in text
     assert "tabserve_request_duration_seconds_bucket" in text
+
+
+class ListSink:
+    """A PredictionSink that keeps what it is given (the real one is monitoring.predlog)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def submit(self, request_id: str, model_name: str, model_version: str, columns: object,
+               n_rows: int, predictions: object, **kwargs: object) -> bool:  # fmt: skip
+        self.calls.append({"request_id": request_id, "model": model_name, "n_rows": n_rows,
+                           "columns": columns, "predictions": predictions, **kwargs})  # fmt: skip
+        return True
+
+
+def test_prediction_log_hook_gets_every_answer(titanic_model_dir: Path, tmp_path: Path) -> None:
+    sink = ListSink()
+    app = create_app(settings(tmp_path), titanic_model_dir, prediction_log=sink)
+    with TestClient(app) as client:
+        wait_ready(client)
+        client.post("/predict", json=RECORD, headers={"x-request-id": "req-7"})
+        client.post("/predict", json=[RECORD, RECORD])
+        client.post("/predict", json={**RECORD, "Age": "x"})  # rejected: nothing to log
+    assert [c["n_rows"] for c in sink.calls] == [1, 2]
+    first = sink.calls[0]
+    assert first["request_id"] == "req-7" and first["model"] == "titanic"
+    assert list(first["columns"]) == list(RECORD)  # type: ignore[call-overload]
+    assert first["classes"] == [0, 1] and first["probabilities"].shape == (1, 2)  # type: ignore[attr-defined]
+    assert sink.calls[1]["request_id"] != "req-7"

@@ -79,7 +79,8 @@ async def predict(request: Request) -> Response:
         batch = plane.validate_records(records, indexed=not single)
     except RequestValidationError as exc:
         return error_response(400, "validation failed", exc.details)
-    prediction = await plane.predict(batch)
+    # The client's X-Request-ID (when sent) keys the prediction log rows, for correlation.
+    prediction = await plane.predict(batch, request.headers.get("x-request-id"))
     if single:
         answer = encode_one(plane, prediction)
         answer["model"] = plane.model_name
