@@ -11,14 +11,22 @@ runtime reshapes them to the model's ``[N, 1]`` inputs.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from tabserve.spec import CategoricalProfile, Feature, FeatureSpec, NumericProfile
+from tabserve.serving.converters import (
+    Bad,
+    Converter,
+    boolean_converter,
+    categorical_converter,
+    numeric_converter,
+    show,
+    type_name,
+)
+from tabserve.spec import FeatureSpec, NumericProfile
 
 OodMode = Literal["off", "warn", "reject"]
 # Enough to name every problem of a typical request without echoing a huge payload back.
@@ -26,7 +34,6 @@ MAX_DETAILS = 100
 _MISSING = object()
 # Up to this many rows the OOD guard compares Python floats instead of calling numpy.
 _SCALAR_OOD_ROWS = 16
-_NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -57,146 +64,6 @@ class RequestValidationError(Exception):
         self.total = total if total is not None else len(details)
 
 
-class _Bad(Exception):
-    """One value's problem, raised by a converter and turned into a detail by the caller."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        self.message = message
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-Converter = Callable[[Any], Any]
-
-
-def _numeric_converter(f: Feature, coerce: bool) -> Converter:
-    integral = f.dtype == "int64"
-    nullable = f.nullable
-    name = f.name
-
-    def convert(v: Any) -> float:
-        t = type(v)
-        if t is int:
-            return float(v)
-        if t is float:
-            if not math.isfinite(v):
-                raise _Bad("not_finite", f"{name} must be a finite number, got {_show(v)}")
-            if integral and not v.is_integer():
-                raise _Bad("wrong_type", f"{name} expects an integer, got {_show(v)}")
-            return float(v)
-        if v is None:
-            if nullable:
-                return _NAN
-            raise _Bad("null", f"{name} may not be null")
-        if t is bool:
-            if coerce:
-                return 1.0 if v else 0.0
-            raise _Bad("wrong_type", f"{name} expects a number, got the boolean {_show(v)}")
-        if t is str and coerce:
-            try:
-                number = float(v)
-            except ValueError:
-                raise _Bad("wrong_type", f"{name} expects a number, got {_show(v)}") from None
-            return convert(number)
-        raise _Bad("wrong_type", f"{name} expects a number, got {_type_name(v)} {_show(v)}")
-
-    return convert
-
-
-_TRUE_TEXT = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _boolean_converter(f: Feature, coerce: bool) -> Converter:
-    nullable = f.nullable
-    name = f.name
-
-    def convert(v: Any) -> float:
-        if v is True:
-            return 1.0
-        if v is False:
-            return 0.0
-        if v is None:
-            if nullable:
-                return _NAN
-            raise _Bad("null", f"{name} may not be null")
-        if coerce:
-            if type(v) in (int, float) and v in (0, 1):
-                return float(v)
-            if type(v) is str and v.strip().lower() in _TRUE_TEXT:
-                return 1.0 if _TRUE_TEXT[v.strip().lower()] else 0.0
-        raise _Bad("wrong_type", f"{name} expects true or false, got {_type_name(v)} {_show(v)}")
-
-    return convert
-
-
-def _categorical_converter(f: Feature, coerce: bool) -> Converter:
-    numeric_coded = f.dtype in ("int64", "float64")
-    # Training turns a whole float code into its int text (3.0 → "3"); match that here.
-    known = frozenset(_code_text(c) if numeric_coded else c for c in f.categories())
-    nullable = f.nullable
-    name = f.name
-    counts = f.profile.categories if isinstance(f.profile, CategoricalProfile) else {}
-    examples = ", ".join(repr(c) for c in sorted(counts, key=lambda c: -counts[c])[:5])
-
-    def as_text(v: Any) -> str:
-        t = type(v)
-        if t is str:
-            if numeric_coded and not coerce:
-                raise _Bad("wrong_type", f"{name} expects a number code, got the string {_show(v)}")
-            if numeric_coded:
-                try:
-                    number = float(v)
-                except ValueError:
-                    raise _Bad(
-                        "wrong_type", f"{name} expects a number code, got {_show(v)}"
-                    ) from None
-                return as_text(number)
-            return str(v)
-        if t is int or t is float:
-            if not numeric_coded and not coerce:
-                raise _Bad("wrong_type", f"{name} expects a string, got the number {_show(v)}")
-            if t is float and not math.isfinite(v):
-                raise _Bad("not_finite", f"{name} must be finite, got {_show(v)}")
-            if t is float and v.is_integer():
-                return str(int(v))
-            return str(v)
-        if t is bool and coerce:
-            return str(v)
-        raise _Bad("wrong_type", f"{name} expects a category, got {_type_name(v)} {_show(v)}")
-
-    def convert(v: Any) -> str:
-        if v is None or (v == "" and nullable):
-            if nullable:
-                return ""
-            raise _Bad("null", f"{name} may not be null")
-        text = as_text(v)
-        if text not in known:
-            raise _Bad(
-                "unknown_category",
-                f"{name}: {_show(v)} is not a known category ({len(known)} known, e.g. {examples})",
-            )
-        return text
-
-    return convert
-
-
-def _code_text(category: str) -> str:
-    try:
-        number = float(category)
-    except ValueError:
-        return category
-    return str(int(number)) if number.is_integer() else category
-
-
-def _type_name(v: Any) -> str:
-    names: dict[type, str] = {dict: "an object", list: "an array", str: "the string"}
-    return names.get(type(v), type(v).__name__)
-
-
 @dataclass(frozen=True)
 class _FeatureRule:
     name: str
@@ -216,11 +83,11 @@ class CompiledSpec:
         self.rules: list[_FeatureRule] = []
         for f in spec.features:
             if f.kind == "numeric":
-                conv = _numeric_converter(f, options.coerce)
+                conv = numeric_converter(f, options.coerce)
             elif f.kind == "boolean":
-                conv = _boolean_converter(f, options.coerce)
+                conv = boolean_converter(f, options.coerce)
             else:
-                conv = _categorical_converter(f, options.coerce)
+                conv = categorical_converter(f, options.coerce)
             low = high = None
             if isinstance(f.profile, NumericProfile) and f.kind == "numeric":
                 low, high = f.profile.min, f.profile.max
@@ -287,7 +154,7 @@ def validate_records(
         at = i if indexed else None
         if type(rec) is not dict:
             problems.add(
-                at, None, "wrong_type", f"a record must be a JSON object, got {_type_name(rec)}"
+                at, None, "wrong_type", f"a record must be a JSON object, got {type_name(rec)}"
             )
             continue
         complete = True
@@ -299,13 +166,13 @@ def validate_records(
                 continue
             try:
                 out.append(rule.convert(v))
-            except _Bad as bad:
+            except Bad as bad:
                 problems.add(at, rule.name, bad.reason, bad.message)
         if not complete or len(rec) != n_features:
             for key in rec:
                 if key not in compiled.names:
                     problems.add(
-                        at, key, "extra_field", f"{_show(key)} is not a feature of this model"
+                        at, key, "extra_field", f"{show(key)} is not a feature of this model"
                     )
     problems.raise_if_any()
     columns = {
@@ -328,7 +195,7 @@ def validate_columns(
     out: dict[str, np.ndarray] = {}
     for name in columns:
         if name not in compiled.names:
-            problems.add(None, name, "extra_field", f"{_show(name)} is not a feature of this model")
+            problems.add(None, name, "extra_field", f"{show(name)} is not a feature of this model")
     for rule in compiled.rules:
         raw = columns.get(rule.name, _MISSING)
         if raw is _MISSING:
@@ -377,7 +244,7 @@ def _column_from_values(
             v = v.decode("utf-8", errors="replace")
         try:
             values.append(rule.convert(v))
-        except _Bad as bad:
+        except Bad as bad:
             problems.add(i, rule.name, bad.reason, bad.message)
     if problems.total > before:
         return None
@@ -434,10 +301,3 @@ def _guard_ood(compiled: CompiledSpec, batch: Batch, indexed: bool) -> None:
                 batch.warnings.append(f"record {i}: {message}" if indexed else message)
                 batch.ood_fields.append(rule.name)
     problems.raise_if_any()
-
-
-def categories_of(feature: Feature) -> list[str]:
-    """Known categories (used by the OpenAPI schema)."""
-    return (
-        list(feature.profile.categories) if isinstance(feature.profile, CategoricalProfile) else []
-    )
