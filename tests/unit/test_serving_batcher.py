@@ -121,3 +121,27 @@ def test_sequential_requests_all_answered(delay_us: int) -> None:
     assert asyncio.run(run_with(recorder, BatchingOptions(True, 8, delay_us), go)) == [
         i * 10.0 for i in range(20)
     ]
+
+
+def test_a_failing_observer_does_not_stall_the_batcher() -> None:
+    calls = {"n": 0}
+
+    def flaky_observer(rows: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("metrics backend hiccup")
+
+    async def go() -> list[object]:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(
+                Recorder(), BatchingOptions(True, 8, 0), pool, on_batch=flaky_observer
+            )
+            batcher.start()
+            first = await asyncio.gather(batcher.submit(cols(1.0), 1), return_exceptions=True)
+            second = await asyncio.wait_for(batcher.submit(cols(2.0), 1), 5)
+            await batcher.close()
+            return [*first, second]
+
+    first, second = asyncio.run(go())
+    assert isinstance(first, RuntimeError)
+    assert isinstance(second, Prediction) and second.labels.tolist() == [20.0]

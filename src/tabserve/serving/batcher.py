@@ -102,7 +102,12 @@ class DynamicBatcher:
             # round) queue up too, so they share this runtime call without any added delay.
             await asyncio.sleep(0)
             group = await self._collect()
-            await self._dispatch(group)
+            try:
+                await self._dispatch(group)
+            except Exception as exc:  # never let the loop die: its requests would hang
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
 
     async def _collect(self) -> list[_Pending]:
         """Take the oldest request and whatever joins it within the delay, up to max rows."""

@@ -67,11 +67,3 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
-
-
-def mark_worker_dead(pid: int) -> None:
-    """Drop a stopped worker's live gauges (called by the parent on worker exit)."""
-    if multiprocess_enabled():
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)
