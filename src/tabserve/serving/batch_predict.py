@@ -215,7 +215,13 @@ def run_batch_predict(
     target: str, data: str, out: str | None, batch_size: int, settings: Settings
 ) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
@@ -228,7 +234,12 @@ def run_batch_predict(
     if not records:
         raise UserError("--data holds no records")
     results: list[dict[str, Any]] = []
-    columns = [TextColumnSafe(), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("predicting", total=len(records))
         for start, chunk in _chunks(records, batch_size):
@@ -240,12 +251,6 @@ def run_batch_predict(
     _write(results, out, predictor.spec)
     if out:
         console.print(f"wrote {len(results)} prediction(s) to {out}")
-
-
-def TextColumnSafe() -> Any:
-    from rich.progress import TextColumn
-
-    return TextColumn("[progress.description]{task.description}")
 
 
 def _describe(details: list[dict[str, Any]], offset: int) -> str:
