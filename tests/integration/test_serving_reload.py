@@ -41,11 +41,11 @@ async def load_until(url: str, stop: asyncio.Event, concurrency: int = 8) -> Cou
 
 
 def test_alias_move_swaps_version_without_failed_requests(
-    titanic_registry: tuple[Path, Settings], titanic_model_dir: Path
+    own_titanic_registry: tuple[Path, Settings], titanic_model_dir: Path
 ) -> None:
     from tabserve.registry import current_alias_version, register_model_dir
 
-    home, settings = titanic_registry
+    home, settings = own_titanic_registry
     before = current_alias_version("titanic", "champion", settings)
     env = {"TABSERVE_HOME": str(home)}
     args = ("--watch", "--watch-interval", "0.3")
