@@ -282,10 +282,16 @@ class PredictionLog:
             first = self._queue.get(timeout=self.flush_interval_s)
         except queue.Empty:
             return []
+        # Linger for the rest of the interval: one transaction per request would cost more CPU
+        # (and GIL time stolen from the request thread) than the prediction itself.
         items, rows = [first], first[5]
-        while rows < self.batch_rows:
+        deadline = time.monotonic() + self.flush_interval_s
+        while rows < self.batch_rows and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=remaining)
             except queue.Empty:
                 break
             items.append(item)
