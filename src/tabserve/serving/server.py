@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,9 +29,13 @@ GRACEFUL_SHUTDOWN_S = 30
 
 
 def serve(model_uri: str, settings: Settings) -> None:
-    """Run the server until SIGTERM/SIGINT; in-flight requests finish first."""
-    import uvicorn
+    """Resolve the model, then replace this process with a clean server (same PID).
 
+    Resolving a ``models:/`` URI imports MLflow (and with it SQLAlchemy, alembic, protobuf...):
+    ~100 MB that no request needs. ``exec`` starts the server in a fresh interpreter that
+    imports only the serving path, so RSS per worker stays small; the PID does not change, so
+    whoever started ``tabserve serve`` can still stop it by PID.
+    """
     from tabserve.serving.app import resolve_model
 
     if settings.workers < 1:
@@ -48,6 +53,16 @@ def serve(model_uri: str, settings: Settings) -> None:
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     if model_uri.startswith("models:/"):
         os.environ[ENV_WATCH_URI] = model_uri
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "tabserve.serving.server"])
+
+
+def run_uvicorn() -> None:
+    """The server process proper: uvicorn over ``app_from_env``, N workers, until SIGTERM."""
+    import uvicorn
+
+    settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
     metrics_dir = None
     if settings.workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="tabserve-metrics-")
@@ -84,3 +99,7 @@ def app_from_env() -> FastAPI:
         watch_uri=os.environ.get(ENV_WATCH_URI),
         load_in_background=settings.workers == 1,
     )
+
+
+if __name__ == "__main__":
+    run_uvicorn()
