@@ -93,7 +93,7 @@ class Feature(BaseModel):
         p = self.profile
         if isinstance(p, NumericProfile):
             v = p.quantiles.get("0.5", p.mean)
-            return int(round(v)) if self.dtype == "int64" else v
+            return round(v) if self.dtype == "int64" else v
         if isinstance(p, BooleanProfile):
             return p.true >= p.false
         assert isinstance(p, CategoricalProfile)
@@ -180,9 +180,7 @@ def _np_bool() -> type:
 def infer_kind(series: pd.Series) -> Kind:
     import pandas as pd
 
-    if pd.api.types.is_bool_dtype(series) or (
-        series.dtype == object and _is_bool_like(series)
-    ):
+    if pd.api.types.is_bool_dtype(series) or (series.dtype == object and _is_bool_like(series)):
         return "boolean"
     if pd.api.types.is_numeric_dtype(series):
         return "numeric"
@@ -203,7 +201,8 @@ def id_like_reason(series: pd.Series) -> str | None:
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         share = unique / len(non_null)
         if share > ID_LIKE_UNIQUE_SHARE:
-            return f"text column with {unique} distinct values in {len(non_null)} rows (id or free text)"
+            rows = len(non_null)
+            return f"text column with {unique} distinct values in {rows} rows (id or free text)"
     return None
 
 
@@ -300,7 +299,7 @@ def build_target(series: pd.Series, task: Task | None = None) -> Target:
         values = series.dropna().unique()
         classes = [_py(v) for v in sorted(values, key=lambda v: (str(type(v)), v))]
         if all(isinstance(c, float) and math.isfinite(c) and c == int(c) for c in classes):
-            classes = [int(c) for c in classes]  # type: ignore[arg-type]
+            classes = [int(c) for c in classes]
     return Target(name=str(series.name), task=task, classes=classes)
 
 
@@ -326,7 +325,9 @@ def build_spec(
     missing = [c for c in [*(features or []), *kinds] if c not in frame.columns]
     if missing:
         raise KeyError(f"column(s) not in the data: {', '.join(map(repr, missing))}")
-    excluded: list[ExcludedColumn] = [ExcludedColumn(name=c, reason="excluded by config") for c in exclude]
+    excluded: list[ExcludedColumn] = [
+        ExcludedColumn(name=c, reason="excluded by config") for c in exclude
+    ]
     chosen: list[str] = []
     for column in frame.columns:
         name = str(column)
