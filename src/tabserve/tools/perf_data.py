@@ -69,3 +69,12 @@ def write_input_data(model_dir: ModelDir, path: Path, limit: int = 100) -> Path:
     data = input_data(model_dir.spec(), records_of(model_dir, limit))
     path.write_text(json.dumps(data))
     return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m tabserve.tools.perf_data MODEL_DIR [OUT.json]")
+    out = Path(sys.argv[2] if len(sys.argv) == 3 else "perf_input.json")
+    print(write_input_data(ModelDir(Path(sys.argv[1])), out))
