@@ -145,3 +145,77 @@ def test_a_failing_observer_does_not_stall_the_batcher() -> None:
     first, second = asyncio.run(go())
     assert isinstance(first, RuntimeError)
     assert isinstance(second, Prediction) and second.labels.tolist() == [20.0]
+
+
+class Busy(Recorder):
+    """A runtime that holds the caller for ``busy_s`` per call, as a real model call does."""
+
+    def __init__(self, busy_s: float) -> None:
+        super().__init__()
+        self.busy_s = busy_s
+
+    def __call__(self, columns: dict[str, np.ndarray]) -> Prediction:
+        end = time.perf_counter() + self.busy_s
+        while time.perf_counter() < end:  # spin: time.sleep may oversleep on a loaded machine
+            pass
+        return super().__call__(columns)
+
+
+@pytest.mark.parametrize("delay_us", [0, 500])
+def test_every_request_of_a_burst_waits_a_bounded_time_in_fifo_order(delay_us: int) -> None:
+    # 640 one-row requests at once with 64-row batches: 10 calls of ~2 ms. FIFO batching
+    # bounds every request's wait by the calls ahead of it; an unfair queue (newest first,
+    # a request left behind for a timer or for the next arrival) shows as a long wait.
+    recorder = Busy(0.002)
+    waits: list[float] = []
+
+    async def go() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(
+                recorder, BatchingOptions(True, 64, delay_us), pool, on_delay=waits.append
+            )
+            batcher.start()
+            results = await asyncio.wait_for(
+                asyncio.gather(*(batcher.submit(cols(float(i)), 1) for i in range(640))), 10
+            )
+            await batcher.close()
+        assert [r.labels.tolist() for r in results] == [[i * 10.0] for i in range(640)]
+
+    started = time.perf_counter()
+    asyncio.run(go())
+    elapsed = time.perf_counter() - started
+    flat = [x for call in recorder.calls for x in call]
+    assert flat == [float(i) for i in range(640)], "batches must be taken oldest first"
+    assert len(recorder.calls) == 10
+    assert len(waits) == 640
+    # Generous: 10 calls of 2 ms are 20 ms; a loaded machine may stretch that many times.
+    assert max(waits) < min(1.0, elapsed), max(waits)
+
+
+def test_a_request_arriving_while_a_batch_runs_is_served_right_after_it() -> None:
+    # A 300-row request runs in the runtime thread (over INLINE_MAX_ROWS) for 100 ms; a lone
+    # request arriving meanwhile must go as soon as that call ends, not wait for a timer or
+    # for a third request to wake the batcher.
+    recorder = Recorder(delay_s=0.1)
+    waits: list[float] = []
+
+    async def go() -> float:
+        with ThreadPoolExecutor(1) as pool:
+            batcher = DynamicBatcher(
+                recorder, BatchingOptions(True, 64, 0), pool, on_delay=waits.append
+            )
+            batcher.start()
+            big = asyncio.create_task(batcher.submit(cols(*range(300)), 300))
+            await asyncio.sleep(0.02)  # the big call is running now
+            started = time.perf_counter()
+            await asyncio.wait_for(batcher.submit(cols(-1.0), 1), 5)
+            lone = time.perf_counter() - started
+            await big
+            await batcher.close()
+            return lone
+
+    lone = asyncio.run(go())
+    assert [len(c) for c in recorder.calls] == [300, 1]
+    # ~80 ms of the big call left, then its own ~100 ms call; generous for a loaded machine.
+    assert lone < 1.0
+    assert waits[-1] < 0.5
