@@ -26,6 +26,7 @@ from tabserve.serving.converters import (
     show,
     type_name,
 )
+from tabserve.serving.fast_columns import records_fast as _records_fast
 from tabserve.spec import FeatureSpec, NumericProfile
 
 OodMode = Literal["off", "warn", "reject"]
@@ -34,6 +35,9 @@ MAX_DETAILS = 100
 _MISSING = object()
 # Up to this many rows the OOD guard compares Python floats instead of calling numpy.
 _SCALAR_OOD_ROWS = 16
+# From this many records on, validate_records tries whole columns first (fast_columns.py);
+# below it numpy's per-call cost is more than the per-value loop it saves.
+_FAST_MIN_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,12 @@ class RequestValidationError(Exception):
 
 
 @dataclass(frozen=True)
-class _FeatureRule:
+class FeatureRule:
     name: str
+    kind: str
     is_text: bool
+    integral: bool
+    nullable: bool
     convert: Converter
     # Training range for the OOD guard (numeric features only).
     low: float | None
@@ -80,7 +87,7 @@ class CompiledSpec:
     def __init__(self, spec: FeatureSpec, options: ValidationOptions) -> None:
         self.spec = spec
         self.options = options
-        self.rules: list[_FeatureRule] = []
+        self.rules: list[FeatureRule] = []
         for f in spec.features:
             if f.kind == "numeric":
                 conv = numeric_converter(f, options.coerce)
@@ -91,10 +98,21 @@ class CompiledSpec:
             low = high = None
             if isinstance(f.profile, NumericProfile) and f.kind == "numeric":
                 low, high = f.profile.min, f.profile.max
-            self.rules.append(_FeatureRule(f.name, f.kind == "categorical", conv, low, high))
+            self.rules.append(
+                FeatureRule(
+                    f.name,
+                    f.kind,
+                    f.kind == "categorical",
+                    f.dtype == "int64",
+                    f.nullable,
+                    conv,
+                    low,
+                    high,
+                )
+            )
         self.names = frozenset(r.name for r in self.rules)
 
-    def column(self, rule: _FeatureRule, values: list[Any]) -> np.ndarray:
+    def column(self, rule: FeatureRule, values: list[Any]) -> np.ndarray:
         if rule.is_text:
             out = np.empty(len(values), dtype=object)
             out[:] = values
@@ -146,6 +164,11 @@ def validate_records(
 ) -> Batch:
     """Validate JSON objects keyed by feature name (``indexed=False``: one object, no index)."""
     compiled = compile_spec(spec, options)
+    columns = _records_fast(compiled, records) if len(records) >= _FAST_MIN_ROWS else None
+    if columns is not None:
+        batch = Batch(columns=columns, n_rows=len(records))
+        _guard_ood(compiled, batch, indexed)
+        return batch
     rules = compiled.rules
     n_features = len(rules)
     problems = _Details()
@@ -212,7 +235,7 @@ def validate_columns(
 
 def _column_from_values(
     compiled: CompiledSpec,
-    rule: _FeatureRule,
+    rule: FeatureRule,
     raw: Sequence[Any] | np.ndarray,
     n_rows: int,
     problems: _Details,
@@ -252,7 +275,7 @@ def _column_from_values(
 
 
 def _fast_numeric_column(
-    compiled: CompiledSpec, rule: _FeatureRule, raw: np.ndarray, problems: _Details
+    compiled: CompiledSpec, rule: FeatureRule, raw: np.ndarray, problems: _Details
 ) -> np.ndarray | None:
     """Vectorised checks for a numeric feature sent as a float/int array (v2 binary data).
 
