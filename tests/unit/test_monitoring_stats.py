@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,30 @@ def test_severity_orders_by_distance_past_the_threshold() -> None:
 # ---- the same data through Evidently --------------------------------------------------------
 
 
+EVIDENTLY_VENV = Path(__file__).resolve().parents[2] / ".venv-evidently"
+# Evidently 0.7.23 imports pandas internals that pandas 3 removed.
+EVIDENTLY_PINS = ["evidently==0.7.23", "pandas<3"]
+
+
 def _evidently_python() -> str | None:
-    candidate = os.environ.get("TABSERVE_EVIDENTLY_PYTHON", "/tmp/evidently-venv/bin/python")
-    return candidate if Path(candidate).is_file() else None
+    """Evidently in its own venv (it pins its own pandas): TABSERVE_EVIDENTLY_PYTHON, or
+    .venv-evidently/ in the repo, created here once (about a minute) when pip can reach PyPI."""
+    configured = os.environ.get("TABSERVE_EVIDENTLY_PYTHON")
+    if configured:
+        return configured if Path(configured).is_file() else None
+    python = EVIDENTLY_VENV / "bin" / "python"
+    stamp = EVIDENTLY_VENV / ".installed"
+    if not stamp.is_file():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY_PINS],
+                check=True, capture_output=True, timeout=600,
+            )  # fmt: skip
+        except (subprocess.SubprocessError, OSError):
+            return None
+        stamp.touch()
+    return str(python)
 
 
 def _scenarios(ref_n: int, cur_n: int) -> dict[str, dict[str, object]]:
@@ -139,7 +161,7 @@ def evidently_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str
     python = _evidently_python()
     if python is None:
         pytest.skip(
-            "Evidently is not installed in a separate venv (set TABSERVE_EVIDENTLY_PYTHON); "
+            f"Evidently could not be installed into {EVIDENTLY_VENV} (no PyPI?); "
             "the scipy equivalence tests above cover the same formulas"
         )
     spec_file = tmp_path_factory.mktemp("evidently") / "frames.json"
