@@ -152,6 +152,9 @@ def serve(
     watch: bool = typer.Option(False, "--watch", help="Follow the alias and hot-swap new versions"),
     watch_interval: float | None = typer.Option(None, help="Seconds between alias polls [10]"),
     log_db: str | None = typer.Option(None, help="Prediction log database URL, or 'off'"),
+    log_sample: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Share of requests to log, 0..1 [1.0]"
+    ),
 ) -> None:
     """Serve a model over HTTP: /predict, /v2, /metrics, /health, /ready, /docs."""
     from tabserve.serving.server import serve as run_server
@@ -176,6 +179,7 @@ def serve(
         "watch": True if watch else None,
         "watch_interval_s": watch_interval,
         "log_db": log_db,
+        "log_sample": log_sample,
     }
     settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
     run_server(model_uri, settings)

@@ -22,9 +22,11 @@ How the server uses it (once per worker process, in the app's lifespan, after an
     ...
     plog.close()                     # at shutdown: drains the queue (to the DB or the spool)
 
-``submit`` only puts one tuple on a bounded in-memory queue (bounded in rows, ``queue_rows``):
-the arrays are referenced, not copied, so the caller must not mutate them afterwards. The
-background writer thread turns columns into per-record rows and inserts them in batches.
+``submit`` only appends one tuple to a bounded in-memory queue (bounded in rows, ``queue_rows``)
+and does not wake the writer: the arrays are referenced, not copied, so the caller must not
+mutate them afterwards. Every ``flush_interval_s`` the background writer thread takes all queued
+requests, turns them into rows column-wise (rows.py) and inserts them through the driver's
+``executemany`` in transactions of up to ``batch_rows`` rows (store.RowInserter).
 When the database is down or slow (the queue is past its high-water mark), rows go to an
 append-only local spool (spool.py), replayed when the database answers again; inserts ignore
 existing (request_id, record_index) keys, so replays never duplicate. If the queue is full,
@@ -35,10 +37,9 @@ in ``tabserve_prediction_log_dropped_total`` and logged as errors: serving never
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
-import math
-import queue
 import threading
 import time
 import zlib
@@ -46,78 +47,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tabserve.monitoring import metrics
+from tabserve.monitoring.rows import Item, Row, encode, from_spool, to_spool
 from tabserve.monitoring.spool import Spool
-from tabserve.monitoring.store import (
-    ensure_schema,
-    insert_ignoring_duplicates,
-    make_engine,
-    utc_naive,
-)
+from tabserve.monitoring.store import RowInserter, ensure_schema, make_engine
 
 if TYPE_CHECKING:
     from tabserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# One queued request: (epoch_s, request_id, model, version, columns, n_rows, predictions,
-# probabilities, classes, latency_ms, status).
-Item = tuple[Any, ...]
-
 DROP_LOG_INTERVAL_S = 5.0
 ORPHAN_SCAN_INTERVAL_S = 60.0
+ENCODE_CHUNK = 256  # requests encoded between two chances for the request thread to take the GIL
 
 
 def default_spool_dir(home: Path, url: str) -> Path:
     """One spool directory per database, under the tabserve home."""
     digest = hashlib.sha1(url.encode()).hexdigest()[:12]
     return home / ".tabserve" / "spool" / digest
-
-
-def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, np.ndarray):
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        return list(values.tolist())
-    return list(values)
-
-
-def expand(item: Item) -> list[dict[str, Any]]:
-    """One queued request → one row per record (runs in the writer thread, not per request)."""
-    ts, request_id, model, version, columns, n_rows, preds, probs, classes, latency, status = item
-    names = list(columns)
-    col_values = [_as_list(columns[n]) for n in names]
-    pred_values = _as_list(preds) if preds is not None else [None] * n_rows
-    prob_values: list[Any] = [None] * n_rows
-    if probs is not None:
-        keys = [str(c) for c in classes] if classes is not None else None
-        prob_rows = np.asarray(probs, dtype=np.float64).tolist()
-        if keys is None:
-            keys = [str(i) for i in range(len(prob_rows[0]) if prob_rows else 0)]
-        prob_values = [dict(zip(keys, row, strict=False)) for row in prob_rows]
-    latency_value = None if latency is None or not math.isfinite(latency) else float(latency)
-    return [
-        {
-            "request_id": request_id,
-            "record_index": i,
-            "ts": ts,
-            "model_name": model,
-            "model_version": version,
-            "inputs": {n: col[i] for n, col in zip(names, col_values, strict=True)},
-            "prediction": pred_values[i],
-            "probabilities": prob_values[i],
-            "latency_ms": latency_value,
-            "status": status,
-        }
-        for i in range(n_rows)
-    ]
-
-
-def _db_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    # Spool and queue carry epoch seconds (JSON-friendly); the table stores naive UTC.
-    return [{**r, "ts": utc_naive(r["ts"])} for r in rows]
 
 
 class PredictionLog:
@@ -143,10 +91,13 @@ class PredictionLog:
         self.flush_interval_s = flush_interval_s
         self.retry_interval_s = retry_interval_s
         self.engine = make_engine(url, connect_timeout_s=connect_timeout_s)
+        self._inserter = RowInserter(self.engine)
         self.spool = Spool(
             spool_dir or default_spool_dir(Path.cwd(), url), max_bytes=spool_max_bytes
         )
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        # deque.append/popleft are atomic: no lock, and no wake-up of the writer per request.
+        self._queue: collections.deque[Item] = collections.deque()
+        self._wake = threading.Event()  # set on close, or when the queue passes half full
         self._lock = threading.Lock()
         self._pending = 0  # rows queued and not yet written or spooled (includes in-flight)
         self._stats = {"submitted": 0, "written": 0, "spooled": 0, "replayed": 0, "dropped": 0}
@@ -205,11 +156,15 @@ class PredictionLog:
                 if room:
                     self._pending += n_rows
             if room:
-                self._queue.put(item)
+                self._queue.append(item)
+                if self._pending > self.queue_rows // 2 and not self._wake.is_set():
+                    self._wake.set()
                 return True
             # The writer cannot keep up even by spooling: spool here rather than lose the rows.
-            rows = expand(item)
-            if self.spool.append(rows):
+            rows, bad = encode([item])
+            if bad:
+                raise bad[0][1]
+            if self.spool.append([to_spool(r) for r in rows]):
                 self._count("spooled", len(rows))
                 return True
             self._drop(len(rows), "queue and spool are full")
@@ -235,6 +190,7 @@ class PredictionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Stop taking rows, drain the queue (to the database, else the spool), stop the thread."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("prediction log: writer did not finish within %.1fs", timeout)
@@ -254,20 +210,33 @@ class PredictionLog:
 
     def _run(self) -> None:
         while True:
+            stopping = self._stop.is_set()
+            if stopping:
+                # Shutting down: try the database now, not after the retry timer, so a database
+                # that came back a moment ago gets the queue instead of the spool.
+                self._next_retry = 0.0
             try:
                 self._recover_and_replay()
             except Exception as exc:
                 self._mark_down(exc)
-            items = self._take()
-            if items:
-                self._deliver(self._expand_all(items))
+            if not stopping:
+                # Sleep the whole interval: a transaction per request would cost more CPU (and
+                # GIL time taken from the request thread) than the prediction itself.
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
+            while True:
+                items = self._take()
+                if not items:
+                    break
+                self._deliver(self._encode(items))
                 with self._lock:
                     self._pending -= sum(item[5] for item in items)
             metrics.QUEUE_ROWS.set(self._pending)
             metrics.SPOOL_BYTES.set(self.spool.bytes)
-            if self._stop.is_set() and self._queue.empty():
+            if stopping and not self._queue:
                 break
         # Last chance for rows spooled during an outage, bounded by the database's timeouts.
+        self._next_retry = 0.0
         try:
             self._recover_and_replay()
         except Exception:
@@ -277,38 +246,34 @@ class PredictionLog:
         metrics.QUEUE_ROWS.set(0)
 
     def _take(self) -> list[Item]:
-        """Up to batch_rows rows of queued requests, waiting at most flush_interval_s."""
-        try:
-            first = self._queue.get(timeout=self.flush_interval_s)
-        except queue.Empty:
-            return []
-        # Linger for the rest of the interval: one transaction per request would cost more CPU
-        # (and GIL time stolen from the request thread) than the prediction itself.
-        items, rows = [first], first[5]
-        deadline = time.monotonic() + self.flush_interval_s
-        while rows < self.batch_rows and not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        """Queued requests, up to batch_rows rows (one more request may cross the bound)."""
+        items: list[Item] = []
+        rows = 0
+        popleft = self._queue.popleft
+        while rows < self.batch_rows:
             try:
-                item = self._queue.get(timeout=remaining)
-            except queue.Empty:
+                item = popleft()
+            except IndexError:
                 break
             items.append(item)
             rows += item[5]
         return items
 
-    def _expand_all(self, items: list[Item]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for item in items:
-            try:
-                rows.extend(expand(item))
-            except Exception:  # a malformed submit must not kill the writer
-                log.exception("prediction log: cannot turn request %r into rows", item[1])
+    def _encode(self, items: list[Item]) -> list[Row]:
+        rows: list[Row] = []
+        for start in range(0, len(items), ENCODE_CHUNK):
+            if start:
+                # Hand the GIL to the request thread between chunks: without this a waiting
+                # request sits out the whole batch (up to the 5 ms switch interval).
+                time.sleep(0)
+            chunk_rows, bad = encode(items[start : start + ENCODE_CHUNK])
+            rows.extend(chunk_rows)
+            for item, exc in bad:  # a malformed submit must not kill the writer
+                log.error("prediction log: cannot turn request %r into rows: %s", item[1], exc)
                 self._count("dropped", item[5])
         return rows
 
-    def _deliver(self, rows: list[dict[str, Any]]) -> None:
+    def _deliver(self, rows: list[Row]) -> None:
         if not rows:
             return
         with self._lock:
@@ -317,13 +282,13 @@ class PredictionLog:
         too_slow = backlog > 0.8 * self.queue_rows
         if self._db_up and not too_slow:
             try:
-                insert_ignoring_duplicates(self.engine, _db_rows(rows))
+                self._inserter.insert(rows)
                 self._count("written", len(rows))
                 return
             except Exception as exc:
                 self._mark_down(exc)
         try:
-            spooled = self.spool.append(rows)
+            spooled = self.spool.append([to_spool(r) for r in rows])
         except Exception:
             log.exception("prediction log: rows not serialisable for the spool")
             spooled = False
@@ -354,7 +319,7 @@ class PredictionLog:
         """Move spooled rows into the database; yields to live traffic past a queue depth."""
         for segment in self.spool.closed_segments():
             for chunk in Spool.read(segment, chunk_rows=self.batch_rows):
-                insert_ignoring_duplicates(self.engine, _db_rows(chunk))
+                self._inserter.insert([from_spool(obj) for obj in chunk])
                 self._count("written", len(chunk))
                 self._count("replayed", len(chunk))
                 if until_queue_rows is not None and self._pending > until_queue_rows:
