@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -61,7 +60,6 @@ def bench_writer(url: str, rows: int, per_request: int) -> dict[str, float]:
         done = time.perf_counter()
         # CPU of every other thread (the writer, and the driver's work it does off the GIL).
         writer_cpu = (time.process_time() - cpu_start) - (time.thread_time() - own_start)
-        steal_us = _gil_steal_us_per_row(plog, cols, per_request, labels, probs)
         stats = plog.stats()
         plog.close()
     total = requests * per_request
@@ -71,35 +69,9 @@ def bench_writer(url: str, rows: int, per_request: int) -> dict[str, float]:
         "submit_us_per_request": (submitted - start) / requests * 1e6,
         "rows_per_s": total / (done - start),
         "writer_cpu_us_per_row": writer_cpu / total * 1e6,
-        "gil_us_per_row": steal_us,
         "spooled": stats["spooled"],
         "dropped": stats["dropped"],
     }
-
-
-def _spin(until: Any) -> tuple[int, float]:
-    """Pure-Python work on this thread (a stand-in for the request thread) until ``until()``."""
-    n, start = 0, time.perf_counter()
-    while not until():
-        for _ in range(1000):
-            n += 1
-    return n, time.perf_counter() - start
-
-
-def _gil_steal_us_per_row(
-    plog: Any, cols: dict[str, np.ndarray], per_request: int, labels: Any, probs: Any
-) -> float:
-    """Time the writer takes from a Python thread, per row: queue 20k rows, spin until the writer
-    has written them, and compare the spin rate with an idle one. Work the driver does with the
-    GIL released (on another core) costs nothing here; the writer's Python work does."""
-    end = time.perf_counter() + 0.5
-    idle_n, idle_s = _spin(lambda: time.perf_counter() > end and plog.stats()["pending"] == 0)
-    requests = 20_000 // per_request
-    for i in range(requests):
-        plog.submit(f"g{i}", "titanic", "1", cols, per_request, labels, probs, [0, 1], 1.0)
-    busy_n, busy_s = _spin(lambda: plog.stats()["pending"] == 0)
-    stolen = max(0.0, busy_s - busy_n / (idle_n / idle_s))
-    return stolen / (requests * per_request) * 1e6
 
 
 def bench_report(model: Path, rows: int) -> dict[str, float]:
