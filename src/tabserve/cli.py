@@ -143,7 +143,7 @@ def serve(
     workers: int | None = typer.Option(None, help="Worker processes [1]"),
     runtime: str | None = typer.Option(None, help="onnx (default) or sklearn"),
     max_batch_size: int | None = typer.Option(None, help="Dynamic batching: rows per call [64]"),
-    max_queue_delay_us: int | None = typer.Option(None, help="Dynamic batching: extra wait, µs [0]"),
+    max_queue_delay_us: int | None = typer.Option(None, help="Batching: extra wait, µs [0]"),
     no_batching: bool = typer.Option(False, "--no-batching", help="Run each request on its own"),
     max_rows: int | None = typer.Option(None, help="Records per /predict request [10000]"),
     max_body_bytes: int | None = typer.Option(None, help="Larger bodies get 413 [8 MiB]"),
