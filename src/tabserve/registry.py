@@ -154,6 +154,9 @@ def resolve(uri: str, settings: Settings) -> ModelDir:
             raise UserError(str(exc)) from None
         return model
     ref = parse_model_uri(uri)
+    cached = _cached_model(ref, settings)
+    if cached is not None:
+        return cached
     mlflow_client = client(settings)
     version = _version_for(ref, mlflow_client, settings)
     target = settings.resolved_cache_dir() / ref.name / str(version.version)
@@ -163,6 +166,49 @@ def resolve(uri: str, settings: Settings) -> ModelDir:
     model = ModelDir(target)
     model.write_info(name=ref.name, version=str(version.version), run_id=version.run_id)
     return model
+
+
+def _cached_model(ref: ModelRef, settings: Settings) -> ModelDir | None:
+    """The cached version ``ref`` names, found without importing MLflow; None to ask MLflow.
+
+    Importing the MLflow client and opening its store costs ~2.5 s, most of a server's cold
+    start. A version number needs no lookup (versions are immutable); an alias is one query:
+    MLflow's REST endpoint on a tracking server, or its ``registered_model_aliases`` table in the
+    embedded SQLite store (read-only). Anything unexpected falls back to the MLflow client.
+    """
+    try:
+        version = ref.version or _alias_version_fast(ref.name, str(ref.alias), settings)
+    except Exception:
+        return None
+    if version is None:
+        return None
+    target = settings.resolved_cache_dir() / ref.name / str(version)
+    return ModelDir(target) if (target / SPEC_FILE).is_file() else None
+
+
+def _alias_version_fast(name: str, alias: str, settings: Settings) -> str | None:
+    uri = settings.resolved_registry_uri()
+    if uri.startswith(("http://", "https://")):
+        import httpx
+
+        response = httpx.get(
+            f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias",
+            params={"name": name, "alias": alias},
+            timeout=5.0,
+        )
+        return str(response.json()["model_version"]["version"]) if response.is_success else None
+    if uri.startswith("sqlite:///"):
+        import sqlite3
+
+        # sqlite:////abs/path or sqlite:///relative/to/cwd, as SQLAlchemy reads them.
+        path = Path(uri.removeprefix("sqlite:///")).resolve()
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5) as db:
+            row = db.execute(
+                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                (name, alias),
+            ).fetchone()
+        return str(row[0]) if row else None
+    return None
 
 
 def _download(
