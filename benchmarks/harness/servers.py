@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from harness.protocols import (
     mlserver_codec,
     tabserve_codec,
 )
+from tabserve.local_server import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 READY_POLL_S = 0.01
@@ -150,12 +150,6 @@ SERVERS: dict[str, ServerDef] = {
         ),
     ]
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

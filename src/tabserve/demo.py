@@ -10,8 +10,6 @@ rather than a private path through it. The server is stopped by PID on success, 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.errors import UserError
+from tabserve.local_server import free_port, stop, wait_ready
 
 MODEL_URI = "models:/titanic@champion"
 LEVELS = [1, 2, 5, 10, 20, 50]
@@ -39,42 +38,10 @@ def _step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run(args: list[str]) -> None:
     code = subprocess.call(args)
     if code != 0:
         raise UserError(f"`{' '.join(args[2:])}` failed with exit code {code}")
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceUnavailable(f"the server exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise ServiceUnavailable(f"the server at {url} was not ready after {timeout_s:.0f} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the server drains and flushes its prediction log), then SIGKILL if it hangs."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 def _send_shifted_traffic(url: str) -> int:
@@ -116,13 +83,13 @@ def run(home: Path, configs: Path) -> None:
     _run(_cli("train", str(configs / "titanic.yaml"), "--grid", str(configs / "titanic-grid.yaml")))
 
     _step("2/5 serve models:/titanic@champion (ONNX runtime, dynamic batching)")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_log = (results / "server.log").open("wb")
     args = _cli("serve", MODEL_URI, "--port", str(port), "--log-db", log_db)
     server = subprocess.Popen(args, stdout=server_log, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server, timeout_s=90.0)
         console.print(f"serving at {url} (pid {server.pid}); log: {results / 'server.log'}")
 
         _step("3/5 load test: closed-loop concurrency sweep")
@@ -135,7 +102,7 @@ def run(home: Path, configs: Path) -> None:
         shifted_since = datetime.now(timezone.utc)
         console.print(f"sent {_send_shifted_traffic(url)} shifted records")
     finally:
-        _stop(server)
+        stop(server)
         server_log.close()
 
     _step("5/5 drift report on the shifted window")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from tabserve.local_server import free_port
 
 MODEL = "toy"
 
@@ -113,12 +114,6 @@ def build_app(mode: str, delay_ms: float, serial: bool):  # type: ignore[no-unty
             Route("/health", health),
         ]
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
