@@ -38,7 +38,7 @@ def _columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def bench_writer(url: str, rows: int, per_request: int) -> dict[str, float]:
-    from tabserve.monitoring.predlog import PredictionLog
+    from tabserve.predlog import PredictionLog
 
     rng = np.random.default_rng(0)
     cols = _columns(per_request, rng)
@@ -77,9 +77,9 @@ def bench_writer(url: str, rows: int, per_request: int) -> dict[str, float]:
 def bench_report(model: Path, rows: int) -> dict[str, float]:
     from tabserve.modeldir import ModelDir
     from tabserve.monitoring.drift import analyze
-    from tabserve.monitoring.predlog import PredictionLog
     from tabserve.monitoring.report import render_html, to_json
-    from tabserve.monitoring.store import make_engine
+    from tabserve.predlog import PredictionLog
+    from tabserve.predlog.store import make_engine
 
     model_dir = ModelDir(model)
     ref = model_dir.reference_sample()

@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--family", default="logistic", help="model family trained for the run")
     p.add_argument("--ready-timeout", type=float, default=180.0)
     p.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
+    p.add_argument("--baseline-src", type=Path, default=None,
+                   help="src/ of another checkout, served as tabserve-baseline")  # fmt: skip
     args = p.parse_args(argv)
     quick = args.quick
     args.levels = [int(c) for c in (args.levels or ("1,20" if quick else FULL_LEVELS)).split(",")]
@@ -63,12 +65,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.correct_singles = 20 if quick else 200
     args.correct_batches = 1 if quick else 3
     args.pool = min(args.pool, 64) if quick else args.pool
+    # A name may repeat (a,b,a,b): rounds interleaved in one run, reported as name, name#2, ...
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     unknown = [n for n in names if n not in SERVERS]
     if unknown or not names:
         p.error(f"--servers: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(SERVERS)}")
     if any(c < 1 for c in args.levels):
         p.error("--levels: positive integers, e.g. 1,10,50")
+    if "tabserve-baseline" in names:
+        if args.baseline_src is None or not (args.baseline_src / "tabserve").is_dir():
+            p.error("--servers tabserve-baseline needs --baseline-src DIR (a checkout's src/)")
+        from harness.servers import BASELINE_ENV
+
+        os.environ[BASELINE_ENV] = str(args.baseline_src.resolve())
     args.server_names = names
     return args
 
@@ -193,7 +202,7 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> int:
     from harness.model import prepare_workbench
     from harness.venvs import VenvError, ensure_venv
 
-    venvs = {SERVERS[n].needs_venv for n in args.server_names} - {None}
+    venvs = {SERVERS[n].needs_venv for n in set(args.server_names)} - {None}
     for name in sorted(v for v in venvs if v):
         console.print(f"peer venv benchmarks/.venv-{name} (built once, reused) …")
         try:
@@ -207,17 +216,22 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> int:
     console.print(f"  done in {time.perf_counter() - began:.1f} s, {len(bench.records)} records")
     results: dict[str, Any] = {
         "config": {
-            k: v for k, v in vars(args).items() if k not in ("out", "server_names", "servers")
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in vars(args).items()
+            if k not in ("out", "server_names", "servers")
         },
         "model": {"name": "titanic", "family": bench.family, "uri": "models:/titanic@champion"},
         "machine": report.machine_info(peer_versions(args.server_names)),
         "servers": {},
     }
-    for name in args.server_names:
-        definition = SERVERS[name]
+    rounds: dict[str, int] = {}
+    for server in args.server_names:
+        definition = SERVERS[server]
+        rounds[server] = rounds.get(server, 0) + 1
+        name = server if rounds[server] == 1 else f"{server}#{rounds[server]}"
         console.print(f"[bold]{name}[/bold]: {definition.label}")
         try:
-            running = start(definition, bench, work / name, args.ready_timeout)
+            running = start(definition, bench, work / name.replace("#", "-"), args.ready_timeout)
         except StartError as exc:
             console.print(f"[red]  did not start:[/red] {exc}")
             results["servers"][name] = {"label": definition.label, "failed": str(exc)[:2000]}

@@ -70,8 +70,21 @@ def _tabserve_env(bench: Workbench) -> dict[str, str]:
     return {"TABSERVE_HOME": str(bench.home)}
 
 
+# Another checkout's src/ (e.g. a worktree of the previous commit) to run as `tabserve-baseline`:
+# same venv and model, older code first on the path. For before/after figures of a change.
+BASELINE_ENV = "TABSERVE_BENCH_BASELINE_SRC"
+
+
+def _baseline_env(bench: Workbench) -> dict[str, str]:
+    src = os.environ.get(BASELINE_ENV)
+    if not src:
+        raise RuntimeError(f"tabserve-baseline needs --baseline-src (or {BASELINE_ENV})")
+    return {**_tabserve_env(bench), "PYTHONPATH": src}
+
+
 def _floor(bench: Workbench, port: int, workdir: Path) -> list[str]:
-    return [_python(), "-m", "tabserve.serving.floor", "--port", str(port), "--workers", "1"]
+    script = BENCH_DIR / "peers" / "floor.py"
+    return [_python(), str(script), "--port", str(port), "--workers", "1"]
 
 
 def _handwritten(bench: Workbench, port: int, workdir: Path) -> list[str]:
@@ -119,6 +132,11 @@ SERVERS: dict[str, ServerDef] = {
         ServerDef(
             "tabserve", "tabserve serve, ONNX, batching on", "tabserve", 1, _tabserve(),
             "/ready", lambda b: tabserve_codec(b.spec), _tabserve_env, v2_model=MODEL_NAME,
+        ),
+        ServerDef(
+            "tabserve-baseline", "tabserve serve from --baseline-src (before a change)",
+            "tabserve", 1, _tabserve(), "/ready", lambda b: tabserve_codec(b.spec),
+            _baseline_env, v2_model=MODEL_NAME,
         ),
         ServerDef(
             "tabserve-nobatch", "tabserve serve, ONNX, --no-batching", "tabserve", 1,

@@ -195,7 +195,7 @@ def predict(
     coerce: bool = typer.Option(False, "--coerce", help="Local model only: lenient types"),
 ) -> None:
     """Predict a file of records with a running server or a local model (no server)."""
-    from tabserve.serving.batch_predict import run_batch_predict
+    from tabserve.batch_predict import run_batch_predict
     from tabserve.settings import get_settings
 
     settings = get_settings()

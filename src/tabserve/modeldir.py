@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from tabserve.errors import UserError
+from tabserve.spec import FILENAME as SPEC_FILE
 from tabserve.spec import FeatureSpec
 
 ONNX_FILE = "model.onnx"
@@ -44,6 +46,11 @@ class ModelDir:
     @property
     def has_sklearn(self) -> bool:
         return (self.path / MLMODEL_FILE).is_file()
+
+    @property
+    def onnx_reason(self) -> str:
+        """Why there is no model.onnx, as training recorded it (or a generic reason)."""
+        return str(self.info().get("onnx_reason") or "the export failed or was skipped")
 
     def spec(self) -> FeatureSpec:
         return FeatureSpec.load(self.path)
@@ -69,11 +76,13 @@ class ModelDir:
         return orjson.loads(p.read_bytes()) if p.is_file() else {}
 
     def check(self) -> None:
-        """Fail with a plain message when the directory is not a tabserve model."""
-        if not (self.path / "feature_spec.json").is_file():
-            raise FileNotFoundError(
-                f"{self.path} has no feature_spec.json: it is not a tabserve model directory "
+        """Raise a UserError naming what is missing when this is not a servable model dir."""
+        if not self.path.is_dir():
+            raise UserError(f"{self.path}: no such model directory")
+        if not (self.path / SPEC_FILE).is_file():
+            raise UserError(
+                f"{self.path} has no {SPEC_FILE}: it is not a tabserve model directory "
                 "(train one with `tabserve train CONFIG`)"
             )
         if not (self.has_onnx or self.has_sklearn):
-            raise FileNotFoundError(f"{self.path} holds neither model.onnx nor an MLflow model")
+            raise UserError(f"{self.path} holds neither {ONNX_FILE} nor an MLflow model")

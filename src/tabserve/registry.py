@@ -137,7 +137,8 @@ def _version_for(ref: ModelRef, mlflow_client: MlflowClient, settings: Settings)
 
 
 def resolve(uri: str, settings: Settings) -> ModelDir:
-    """A local model directory for ``uri``: a directory as is, a registry URI via the cache.
+    """A checked local model directory for ``uri``: a directory as is, a registry URI via the
+    cache. The one way every command and the server turn a model argument into a ModelDir.
 
     Registry models land in ``<cache>/<name>/<version>`` with name and version written into
     tabserve.json; a version already in the cache is not downloaded again (versions are
@@ -148,23 +149,23 @@ def resolve(uri: str, settings: Settings) -> ModelDir:
         if not path.is_dir():
             raise UserError(f"{uri}: not a model directory and not a models:/ URI")
         model = ModelDir(path.resolve())
-        try:
-            model.check()
-        except FileNotFoundError as exc:
-            raise UserError(str(exc)) from None
+        model.check()
         return model
     ref = parse_model_uri(uri)
     cached = _cached_model(ref, settings)
     if cached is not None:
+        cached.check()
         return cached
     mlflow_client = client(settings)
     version = _version_for(ref, mlflow_client, settings)
     target = settings.resolved_cache_dir() / ref.name / str(version.version)
-    if (target / SPEC_FILE).is_file():
-        return ModelDir(target)
-    _download(mlflow_client, ref.name, str(version.version), target, settings)
+    if not (target / SPEC_FILE).is_file():
+        _download(mlflow_client, ref.name, str(version.version), target, settings)
+        ModelDir(target).write_info(
+            name=ref.name, version=str(version.version), run_id=version.run_id
+        )
     model = ModelDir(target)
-    model.write_info(name=ref.name, version=str(version.version), run_id=version.run_id)
+    model.check()
     return model
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.loadtest_server import running_server as stand_in
+from tests.helpers.loadtest_server import running_server as stand_in
 
 pytestmark = pytest.mark.integration
 

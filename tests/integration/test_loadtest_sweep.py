@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tabserve.loadtest.sweep import run_open, run_sweep
-from tests.integration.loadtest_server import running_server as stand_in
+from tests.helpers.loadtest_server import running_server as stand_in
 
 pytestmark = pytest.mark.integration
 

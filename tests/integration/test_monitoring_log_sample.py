@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tabserve.modeldir import ModelDir
-from tabserve.monitoring.store import count_rows
+from tabserve.predlog.store import count_rows
 from tests.fixtures.servers import running_server
 
 pytestmark = pytest.mark.integration

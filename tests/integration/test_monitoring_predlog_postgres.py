@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tabserve.monitoring.predlog import PredictionLog
-from tabserve.monitoring.store import predictions
+from tabserve.predlog import PredictionLog
+from tabserve.predlog.store import predictions
 from tests.fixtures.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tabserve.modeldir import ModelDir
 from tabserve.monitoring.drift import analyze
-from tabserve.monitoring.store import predictions
+from tabserve.predlog.store import predictions
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.servers import running_server
 

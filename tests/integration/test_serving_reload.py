@@ -32,7 +32,10 @@ async def load_until(url: str, stop: asyncio.Event, concurrency: int = 8) -> Cou
                     seen[f"error:{type(exc).__name__}"] += 1
                     continue
                 if r.status_code == 200:
-                    seen[f"version:{r.json()['version']}"] += 1
+                    answer = r.json()
+                    p1 = round(answer["predictions"][0]["probabilities"]["1"], 6)
+                    seen[f"version:{answer['version']}"] += 1
+                    seen[f"p:{answer['version']}:{p1}"] += 1
                 else:
                     seen[f"status:{r.status_code}"] += 1
 
@@ -40,12 +43,34 @@ async def load_until(url: str, stop: asyncio.Event, concurrency: int = 8) -> Cou
     return seen
 
 
+def survival_probability(model_dir: Path) -> float:
+    """What the model itself says for RECORD (the answer the server must give)."""
+    from tabserve.modeldir import ModelDir
+    from tabserve.serving.runtimes import OnnxRuntime
+    from tabserve.serving.validation import ValidationOptions, validate_records
+
+    model = ModelDir(model_dir)
+    batch = validate_records(model.spec(), [RECORD], ValidationOptions())
+    probabilities = OnnxRuntime(model).predict(batch.columns).probabilities
+    assert probabilities is not None
+    return round(float(probabilities[0, 1]), 6)
+
+
 def test_alias_move_swaps_version_without_failed_requests(
-    own_titanic_registry: tuple[Path, Settings], titanic_model_dir: Path
+    own_titanic_registry: tuple[Path, Settings], titanic_model_dir: Path, tmp_path: Path
 ) -> None:
+    from tabserve.datasets import load_builtin
     from tabserve.registry import current_alias_version, register_model_dir
+    from tabserve.training import fit_model_dir
 
     home, settings = own_titanic_registry
+    # Another family, so the new version's answers differ from the old one's.
+    other = fit_model_dir(
+        load_builtin("titanic"), "Survived", tmp_path / "forest", "random_forest",
+        {"n_estimators": 30, "max_depth": 5}, name="titanic",
+    ).path  # fmt: skip
+    old_p, new_p = survival_probability(titanic_model_dir), survival_probability(other)
+    assert old_p != new_p
     before = current_alias_version("titanic", "champion", settings)
     env = {"TABSERVE_HOME": str(home)}
     args = ("--watch", "--watch-interval", "0.3")
@@ -57,7 +82,7 @@ def test_alias_move_swaps_version_without_failed_requests(
             load = asyncio.create_task(load_until(server.url, stop))
             await asyncio.sleep(1.0)
             new = await asyncio.to_thread(
-                register_model_dir, titanic_model_dir, "titanic", settings, alias="champion"
+                register_model_dir, other, "titanic", settings, alias="champion"
             )
             deadline = time.monotonic() + 60
             async with httpx.AsyncClient() as probe:
@@ -74,6 +99,9 @@ def test_alias_move_swaps_version_without_failed_requests(
 
         seen = asyncio.run(scenario())
     new_version = next(k.split(":")[1] for k in seen if k.startswith("new:"))
-    failures = {k: v for k, v in seen.items() if not k.startswith(("version:", "new:"))}
+    failures = {k: v for k, v in seen.items() if not k.startswith(("version:", "new:", "p:"))}
     assert failures == {}, seen
     assert seen[f"version:{before}"] > 0 and seen[f"version:{new_version}"] > 0, seen
+    # Each version answered with its own model's probability, and only that one.
+    answers = {k for k in seen if k.startswith("p:")}
+    assert answers == {f"p:{before}:{old_p}", f"p:{new_version}:{new_p}"}, seen

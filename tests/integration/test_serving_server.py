@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -49,9 +50,16 @@ def test_predict_and_client_mistakes_over_http(titanic_model_dir: Path) -> None:
         assert httpx.get(f"{s.url}/spec").json()["target"]["name"] == "Survived"
 
 
-def test_two_workers_share_one_metrics_view(titanic_model_dir: Path) -> None:
-    with running_server(titanic_model_dir, "--workers", "2") as s:
-        n = 40
+def test_two_workers_both_serve_and_metrics_sum_them(
+    titanic_model_dir: Path, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from tabserve.predlog.store import predictions
+
+    log_db = f"sqlite:///{tmp_path / 'log.db'}"
+    n = 60
+    with running_server(titanic_model_dir, "--workers", "2", env={"TABSERVE_LOG_DB": log_db}) as s:
         for _ in range(n):  # a fresh connection each time, so both workers take requests
             assert httpx.post(f"{s.url}/predict", json=RECORD).status_code == 200
         # Whichever worker answers /metrics, it reports what both workers counted.
@@ -61,6 +69,15 @@ def test_two_workers_share_one_metrics_view(titanic_model_dir: Path) -> None:
             assert total == n
             assert metric_total(text, "tabserve_predictions_total") == n
             assert 'tabserve_model_info{name="titanic"' in text
+        s.stop()
+    # Each worker draws its own random request-id prefix: the log says who answered what.
+    engine = sa.create_engine(log_db)
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.execute(sa.select(predictions.c.request_id))]
+    engine.dispose()
+    assert len(ids) == n
+    by_worker = Counter(i.split("-")[0] for i in ids)
+    assert len(by_worker) == 2 and min(by_worker.values()) > 0, by_worker
 
 
 def test_sigterm_lets_in_flight_requests_finish(titanic_model_dir: Path) -> None:

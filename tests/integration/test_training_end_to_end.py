@@ -68,9 +68,9 @@ def test_train_bundled_dataset(home: Path, tmp_path: Path, dataset: str, linear:
 
     # ONNX parity for every family of the grid, on this dataset's test split.
     from tabserve.datasets import load_builtin
-    from tabserve.spec import build_spec
     from tabserve.training.fit import split_frame
     from tabserve.training.onnx_export import export_with_parity
+    from tabserve.training.profile import build_spec
 
     frame = load_builtin(dataset)
     spec = model.spec()
@@ -169,7 +169,10 @@ def test_init_then_train_via_cli(
             "churned": (x + rng.normal(0, 0.5, n) > 0).astype(int),
         }
     ).to_csv(data, index=False)
-    monkeypatch.setenv("TABSERVE_HOME", str(home))
+    store = tmp_path / "home"
+    store.mkdir()
+    monkeypatch.setenv("TABSERVE_HOME", str(store))
+    monkeypatch.chdir(tmp_path)  # nothing may land in the working directory instead
     get_settings.cache_clear()
 
     def cli(*args: str) -> int:
@@ -192,4 +195,7 @@ def test_init_then_train_via_cli(
     assert "registered my-data version 1" in out and "ONNX: exported" in out
     assert cli("models", "list") == 0
     assert "my-data" in capsys.readouterr().out
+    # The run went to the home the environment named, not to a path made up by accident.
+    assert (store / "mlflow.db").is_file() and (store / "mlartifacts").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg", "home", "my data.csv"]
     get_settings.cache_clear()

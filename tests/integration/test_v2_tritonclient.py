@@ -17,7 +17,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tabserve.modeldir import ModelDir
-from tabserve.serving.v2_model import input_datatype
+from tabserve.serving.codecs.v2_model import input_datatype
 from tabserve.spec import FeatureSpec
 from tests.fixtures.servers import ServerProcess, running_server
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 # The reference table's columns, in its order.
 QUANTILES: tuple[tuple[str, float], ...] = (
     ("q25", 0.25),
@@ -22,21 +24,15 @@ QUANTILES: tuple[tuple[str, float], ...] = (
 )
 
 
-def quantile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default, R type 7).
-
-    ``sorted_values`` must be sorted ascending; an empty sample gives NaN.
-    """
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q} is outside [0, 1]")
-    n = len(sorted_values)
-    if n == 0:
-        return math.nan
-    position = q * (n - 1)
-    low = math.floor(position)
-    high = min(low + 1, n - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+def quantiles_ms(latencies_s: Sequence[float]) -> dict[str, float]:
+    """The table's quantiles in milliseconds, numpy's default (linear) interpolation; NaN for
+    an empty sample."""
+    if not latencies_s:
+        return {name: math.nan for name, _ in QUANTILES}
+    values = np.quantile(
+        np.asarray(latencies_s, dtype=np.float64) * 1000.0, [q for _, q in QUANTILES]
+    )
+    return {name: float(v) for (name, _), v in zip(QUANTILES, values, strict=True)}
 
 
 @dataclass
@@ -87,15 +83,14 @@ def summarize(
     send_delays: Sequence[float] | None = None,
 ) -> LevelResult:
     """Build a LevelResult from raw samples; latencies and delays are in seconds."""
-    ordered = sorted(latencies_ok)
-    ok = len(ordered)
+    ok = len(latencies_ok)
     errors = sum(errors_by_kind.values())
-    ms = [v * 1000.0 for v in ordered]
-    qs = {name: quantile(ms, q) for name, q in QUANTILES}
+    ms = np.asarray(latencies_ok, dtype=np.float64) * 1000.0
+    qs = quantiles_ms(latencies_ok)
     throughput = ok / elapsed_s if elapsed_s > 0 else 0.0
     delay_q99 = None
     if send_delays is not None:
-        delay_q99 = quantile(sorted(send_delays), 0.99) * 1000.0 if send_delays else math.nan
+        delay_q99 = float(np.quantile(send_delays, 0.99)) * 1000.0 if send_delays else math.nan
     return LevelResult(
         mode=mode,
         concurrency=concurrency,
@@ -106,14 +101,14 @@ def summarize(
         elapsed_s=elapsed_s,
         throughput_rps=throughput,
         rows_per_s=throughput * batch_size,
-        avg_ms=sum(ms) / ok if ok else math.nan,
+        avg_ms=float(ms.mean()) if ok else math.nan,
         q25_ms=qs["q25"],
         q50_ms=qs["q50"],
         q90_ms=qs["q90"],
         q95_ms=qs["q95"],
         q99_ms=qs["q99"],
-        min_ms=ms[0] if ms else math.nan,
-        max_ms=ms[-1] if ms else math.nan,
+        min_ms=float(ms.min()) if ok else math.nan,
+        max_ms=float(ms.max()) if ok else math.nan,
         batch_size=batch_size,
         target_rate=target_rate,
         send_delay_q99_ms=delay_q99,

@@ -80,7 +80,7 @@ def run_drift(
     from tabserve.monitoring.drift import analyze
     from tabserve.monitoring.report import write_reports
     from tabserve.monitoring.sources import logged_models
-    from tabserve.monitoring.store import make_engine
+    from tabserve.predlog.store import make_engine
 
     start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
     if start and end and start >= end:

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from tabserve.modeldir import ModelDir
-from tabserve.monitoring.store import iter_window
+from tabserve.predlog.store import iter_window
 from tabserve.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def logged_models(engine: Engine) -> list[str]:
     """Model names present in the log (for a helpful error when a name matches nothing)."""
     import sqlalchemy as sa
 
-    from tabserve.monitoring.store import predictions
+    from tabserve.predlog.store import predictions
 
     with engine.connect() as conn:
         rows = conn.execute(sa.select(predictions.c.model_name).distinct().limit(20)).all()

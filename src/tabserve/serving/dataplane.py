@@ -1,8 +1,9 @@
-"""The data plane: validation → dynamic batcher → runtime → metrics → prediction log.
+"""The data plane: row limit → validation → dynamic batcher → runtime → metrics → log.
 
-v1 ``/predict`` and v2 ``/infer`` are codecs over one DataPlane, so these steps exist once. The
-data plane knows no HTTP. One DataPlane serves one model version; a hot reload builds a new one
-and swaps it in, and the old one keeps answering the requests that already hold it.
+Every protocol route (v1 ``/predict``, v2 ``/infer``) is a codec over one DataPlane, so these
+steps exist once. The data plane knows no HTTP: it raises ServingErrors (errors.py) and the
+route's renderer turns them into answers. One DataPlane serves one model version; a hot reload
+builds a new one and swaps it in, and the old one keeps answering the requests that hold it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ import numpy as np
 from tabserve.modeldir import ModelDir
 from tabserve.serving import metrics
 from tabserve.serving.batcher import INLINE_MAX_ROWS, BatchingOptions, DynamicBatcher
+from tabserve.serving.errors import BadRequest, PayloadTooLarge, RuntimeFailure, ValidationFailed
 from tabserve.serving.runtimes import Prediction, Runtime
 from tabserve.serving.validation import (
     Batch,
-    RequestValidationError,
     ValidationOptions,
     validate_columns,
     validate_records,
 )
+
+DEFAULT_MAX_ROWS = 10_000
 
 log = logging.getLogger("tabserve.serving")
 
@@ -73,7 +76,7 @@ def freeze_heap() -> None:
 
 
 class PredictionSink(Protocol):
-    """Where predictions go after the answer is computed: tabserve.monitoring.predlog's
+    """Where predictions go after the answer is computed: tabserve.predlog's
     ``PredictionLog`` has this shape. ``submit`` is called on the event loop once per request
     and must not block (enqueue and return); an exception it raises is logged, never sent on.
     """
@@ -103,18 +106,21 @@ class DataPlane:
         batching: BatchingOptions | None = None,
         prediction_log: PredictionSink | None = None,
         validation: ValidationOptions | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         self.model_dir = model_dir
         self.runtime = runtime
         self.spec = model_dir.spec()
-        info = model_dir.info()
-        self.model_name = str(info.get("name") or model_dir.path.name)
-        self.model_version = str(info.get("version") or "local")
+        self.model_name = model_dir.name
+        self.model_version = model_dir.version
         self.validation = validation or ValidationOptions()
         self.batching = batching or BatchingOptions()
         self.prediction_log = prediction_log
         self.is_classifier = self.spec.target.task == "classification"
         self.classes: list[Any] = list(self.spec.target.classes or [])
+        # Probability keys in answers: class labels as JSON object keys are strings.
+        self.class_keys: list[str] = [str(c) for c in self.classes]
+        self.max_rows = max_rows
         self.in_flight = 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tabserve-runtime")
         self._batcher: DynamicBatcher | None = None
@@ -150,24 +156,34 @@ class DataPlane:
         # swap may still need it; the executor's thread ends when the plane is collected.
         metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(0)
 
-    # ---- validation (counts the metric, then re-raises) --------------------------------------
+    # ---- validation (the row limit once for every protocol; counts the metric) ------------
 
-    def validate_records(self, records: list[dict[str, Any]], *, indexed: bool = True) -> Batch:
+    def check_rows(self, n_rows: int) -> None:
+        if n_rows == 0:
+            raise BadRequest("the request holds no records")
+        if n_rows > self.max_rows:
+            raise PayloadTooLarge(
+                f"{n_rows} records in one request is over the {self.max_rows}-record limit"
+            )
+
+    def validate_records(self, records: list[Any], *, indexed: bool = True) -> Batch:
+        self.check_rows(len(records))
         try:
             return validate_records(self.spec, records, self.validation, indexed=indexed)
-        except RequestValidationError as exc:
+        except ValidationFailed as exc:
             self._count_errors(exc)
             raise
 
     def validate_columns(self, columns: dict[str, Any], n_rows: int) -> Batch:
+        self.check_rows(n_rows)
         try:
             return validate_columns(self.spec, columns, n_rows, self.validation)
-        except RequestValidationError as exc:
+        except ValidationFailed as exc:
             self._count_errors(exc)
             raise
 
     @staticmethod
-    def _count_errors(exc: RequestValidationError) -> None:
+    def _count_errors(exc: ValidationFailed) -> None:
         for d in exc.details:
             # An extra field's name is the client's text: keep it out of label values.
             field = "(extra)" if d["reason"] == "extra_field" else str(d.get("field") or "(record)")
@@ -178,7 +194,8 @@ class DataPlane:
     async def predict(self, batch: Batch, request_id: str | None = None) -> Prediction:
         """Run one validated batch (through the batcher when enabled) and record it.
 
-        ``request_id`` keys the prediction log's rows (a fresh one when None)."""
+        ``request_id`` keys the prediction log's rows (a fresh one when None). A runtime that
+        raises on a valid batch is our fault: logged here, answered as RuntimeFailure (500)."""
         started = time.perf_counter()
         self.in_flight += 1
         try:
@@ -191,6 +208,12 @@ class DataPlane:
                 metrics.BATCH_SIZE.observe(batch.n_rows)
                 loop = asyncio.get_running_loop()
                 prediction = await loop.run_in_executor(self._executor, self._run, batch.columns)
+        except Exception as exc:
+            log.exception("the %s runtime failed on a batch of %d rows", self.runtime.name,
+                          batch.n_rows)  # fmt: skip
+            raise RuntimeFailure(
+                f"the model failed on this request ({type(exc).__name__}); see the server log"
+            ) from None
         finally:
             self.in_flight -= 1
         self._record(batch, prediction, time.perf_counter() - started, request_id)

@@ -8,7 +8,6 @@ imports scikit-learn, pandas and MLflow only when it is selected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -36,7 +35,7 @@ class Runtime(Protocol):
     name: str
 
     def predict(self, columns: dict[str, np.ndarray]) -> Prediction:
-        """Columns are 1-D arrays keyed by feature name (see validation.Batch)."""
+        """Columns are 1-D arrays keyed by feature name (see validation/batch.py)."""
         ...
 
 
@@ -49,9 +48,9 @@ class OnnxRuntime:
         import onnxruntime as ort
 
         if not model_dir.has_onnx:
-            reason = model_dir.info().get("onnx_error") or "the export failed or was skipped"
             raise UserError(
-                f"{model_dir.path} has no model.onnx ({reason}); serve it with --runtime sklearn"
+                f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
+                "serve it with --runtime sklearn"
             )
         options = ort.SessionOptions()
         # One thread per worker: parallelism comes from worker processes, and extra intra-op
@@ -124,7 +123,3 @@ def load_runtime(
     if name == "sklearn":
         return SklearnRuntime(model_dir)
     raise UserError(f"unknown runtime {name!r}: choose onnx or sklearn")
-
-
-def model_path(model_dir: ModelDir | Path | str) -> ModelDir:
-    return model_dir if isinstance(model_dir, ModelDir) else ModelDir(Path(model_dir))

@@ -19,7 +19,7 @@ from tabserve.errors import UserError
 from tabserve.settings import Settings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
 ENV_MODEL_DIR = "TABSERVE_SERVE_MODEL_DIR"
 ENV_WATCH_URI = "TABSERVE_SERVE_WATCH_URI"
@@ -36,19 +36,17 @@ def serve(model_uri: str, settings: Settings) -> None:
     imports only the serving path, so RSS per worker stays small; the PID does not change, so
     whoever started ``tabserve serve`` can still stop it by PID.
     """
-    from tabserve.serving.app import resolve_model
+    from tabserve.serving.lifecycle import resolve
 
     if settings.workers < 1:
         raise UserError("--workers must be at least 1")
     if settings.watch and not model_uri.startswith("models:/"):
         raise UserError("--watch follows a registry alias: give a models:/name@alias URI")
-    try:
-        model_dir = resolve_model(settings, model_uri)
-    except FileNotFoundError as exc:
-        raise UserError(str(exc)) from None
+    model_dir = resolve(model_uri, settings)
     if settings.runtime == "onnx" and not model_dir.has_onnx:
-        reason = model_dir.info().get("onnx_reason") or "the export failed or was skipped"
-        raise UserError(f"{model_dir.path} has no model.onnx ({reason}); use --runtime sklearn")
+        raise UserError(
+            f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); use --runtime sklearn"
+        )
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     if model_uri.startswith("models:/"):
@@ -83,7 +81,7 @@ def run_uvicorn() -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> Starlette:
     """uvicorn factory run in each worker: the app for the directory the parent resolved."""
     import logging
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tabserve.modeldir import ModelDir
-from tabserve.serving.v2_model import input_datatype
+from tabserve.serving.codecs.v2_model import input_datatype
 from tabserve.spec import Feature, FeatureSpec
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tabserve import registry
 from tabserve.settings import Settings
-from tabserve.training.metrics import better, natural, scorer_name
+from tabserve.training.evaluation import better, natural, scorer_name
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tabserve.datasets import BUILTIN_PREFIX
 from tabserve.spec import Kind, Task
-from tabserve.training.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from tabserve.training.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from tabserve.training.pipeline import FAMILIES
 from tabserve.training.yamlfile import Loc, LocatedYaml, load_located, validate
 

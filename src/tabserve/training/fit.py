@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabserve.modeldir import ModelDir
-from tabserve.spec import FeatureSpec, Kind, Task, build_spec
+from tabserve.spec import FeatureSpec, Kind, Task
 from tabserve.training.onnx_export import export_with_parity
 from tabserve.training.pipeline import build_pipeline, prepare_frame
+from tabserve.training.profile import build_spec
 
 if TYPE_CHECKING:
     import numpy as np

@@ -15,7 +15,7 @@ import yaml
 
 from tabserve.datasets import BUILTIN_PREFIX, load_table
 from tabserve.errors import UserError
-from tabserve.spec import build_spec
+from tabserve.training.profile import build_spec
 
 DEFAULT_GRID: list[dict[str, object]] = [
     {"family": "logistic", "params": {"C": [0.1, 1.0, 10.0]}},

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tabserve.spec import FeatureSpec
-from tabserve.training.metrics import LOWER_IS_BETTER, natural, scorer_name
+from tabserve.training.evaluation import LOWER_IS_BETTER, natural, scorer_name
 from tabserve.training.pipeline import build_pipeline
 
 if TYPE_CHECKING:

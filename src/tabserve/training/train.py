@@ -18,12 +18,13 @@ from tabserve import registry
 from tabserve.datasets import load_table
 from tabserve.errors import UserError
 from tabserve.settings import Settings
-from tabserve.spec import FeatureSpec, build_spec
+from tabserve.spec import FeatureSpec
 from tabserve.training.champion import Decision, decide
 from tabserve.training.config import ExperimentConfig, GridConfig
-from tabserve.training.metrics import DEFAULT_METRIC, evaluate, metrics_for
+from tabserve.training.evaluation import DEFAULT_METRIC, evaluate, metrics_for
 from tabserve.training.onnx_export import ExportResult, export_with_parity
 from tabserve.training.pipeline import prepare_frame
+from tabserve.training.profile import build_spec
 from tabserve.training.search import PointResult, best_point, run_grid
 
 if TYPE_CHECKING:

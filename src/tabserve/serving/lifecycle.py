@@ -1,0 +1,170 @@
+"""A model's life in a server: resolve → load → build the data plane → swap in → watch.
+
+Written once here and used by the app's lifespan, the hot-reload watcher and ``tabserve serve``:
+
+- ``resolve``: a ModelDir, a directory or a ``models:/`` URI → a checked ModelDir (one resolver:
+  ``registry.resolve``; MLflow is imported only for registry URIs not yet in the cache).
+- ``build_dataplane``: load the runtime and warm it up on the spec's example record, so the first
+  request does not pay for the session's buffers (blocking: call it in a thread).
+- ``swap``: serve a new plane from now on; the old one drains its in-flight requests and closes.
+- ``load``: the background load of a single-worker server (``/health`` answers at once,
+  ``/ready`` is 503 until the swap, or names the error if loading failed).
+- ``watch``: follow a registry alias; a new version is built beside the old one and swapped in
+  without failing a request. Errors keep the old version serving and are retried next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tabserve.errors import UserError
+from tabserve.modeldir import ModelDir
+from tabserve.serving.batcher import BatchingOptions
+from tabserve.serving.dataplane import DataPlane, PredictionSink
+from tabserve.serving.runtimes import load_runtime
+from tabserve.serving.state import ServerState
+from tabserve.serving.validation import ValidationOptions, validate_records
+from tabserve.settings import Settings
+
+log = logging.getLogger("tabserve.serving")
+
+
+def resolve(model: ModelDir | str | Path, settings: Settings) -> ModelDir:
+    """A checked model directory (UserError naming what is wrong otherwise)."""
+    if isinstance(model, ModelDir):
+        model.check()
+        return model
+    from tabserve import registry
+
+    return registry.resolve(str(model), settings)
+
+
+def build_dataplane(
+    model_dir: ModelDir, settings: Settings, prediction_log: PredictionSink | None
+) -> DataPlane:
+    """Load the runtime and warm it up on the example record (blocking: call in a thread)."""
+    runtime = load_runtime(model_dir, settings.runtime, settings.intra_op_threads)
+    plane = DataPlane(
+        model_dir,
+        runtime,
+        batching=BatchingOptions(
+            enabled=settings.batching,
+            max_batch_size=settings.max_batch_size,
+            max_queue_delay_us=settings.max_queue_delay_us,
+        ),
+        prediction_log=prediction_log,
+        validation=ValidationOptions(coerce=settings.coerce, ood=settings.ood),
+        max_rows=settings.max_rows,
+    )
+    # The first run of a session allocates its buffers; pay that before /ready says yes.
+    warm = ValidationOptions(coerce=True, ood="off")
+    runtime.predict(validate_records(plane.spec, [plane.spec.example_record()], warm).columns)
+    return plane
+
+
+async def swap(state: ServerState, new: DataPlane) -> None:
+    """Serve ``new`` from now on; the old plane finishes its in-flight requests, then closes."""
+    await new.start()
+    old = state.plane
+    state.plane = new  # one attribute store: a request sees either the old or the new plane
+    state.spec = new.spec
+    state.load_error = None
+    if old is not None:
+        await old.close()
+
+
+async def load(state: ServerState, model_dir: ModelDir) -> None:
+    """Build and swap in the first plane; on failure keep /health up and say why on /ready."""
+    try:
+        plane = await asyncio.to_thread(
+            build_dataplane, model_dir, state.settings, state.prediction_log
+        )
+    except UserError as exc:
+        state.load_error = str(exc)
+        log.error("model not loaded: %s", exc)
+        return
+    except Exception as exc:
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.exception("model not loaded")
+        return
+    await swap(state, plane)
+    log.info(
+        "serving %s version %s (%s runtime)",
+        plane.model_name,
+        plane.model_version,
+        plane.runtime.name,
+    )
+
+
+def _same_model(current: DataPlane, new: ModelDir) -> bool:
+    return current.model_dir.path == new.path or (
+        new.version == current.model_version and new.name == current.model_name
+    )
+
+
+async def watch(state: ServerState, uri: str) -> None:
+    """Poll ``uri`` (``models:/name@alias``) until cancelled; swap when it names a new version."""
+    settings = state.settings
+    while True:
+        await asyncio.sleep(settings.watch_interval_s)
+        try:
+            model_dir = await asyncio.to_thread(resolve, uri, settings)
+        except Exception as exc:  # registry down: keep serving what we have
+            log.warning("watch: cannot resolve %s: %s", uri, exc)
+            continue
+        current = state.plane
+        if current is not None and _same_model(current, model_dir):
+            continue
+        try:
+            plane = await asyncio.to_thread(
+                build_dataplane, model_dir, settings, state.prediction_log
+            )
+        except Exception:
+            log.exception("watch: version at %s failed to load; still serving the old one", uri)
+            continue
+        old_version = None if current is None else current.model_version
+        await swap(state, plane)
+        log.info("watch: %s swapped from version %s to %s", uri, old_version, plane.model_version)
+
+
+@asynccontextmanager
+async def running(
+    state: ServerState,
+    model_dir: ModelDir,
+    *,
+    open_log: Any,
+    load_in_background: bool,
+    watch_uri: str | None,
+) -> AsyncIterator[None]:
+    """The app's lifespan: open the log, load (now or in the background), watch, then close all.
+
+    ``open_log`` is called once here, in the worker process after any fork (the log's writer
+    thread must live in the process that serves), and returns the sink or None.
+    """
+    state.prediction_log = open_log()
+    background: list[asyncio.Task[Any]] = []
+    if load_in_background:
+        background.append(asyncio.create_task(load(state, model_dir), name="tabserve-load"))
+    else:
+        plane = await asyncio.to_thread(
+            build_dataplane, model_dir, state.settings, state.prediction_log
+        )
+        await swap(state, plane)
+    if watch_uri and state.settings.watch:
+        background.append(asyncio.create_task(watch(state, watch_uri), name="tabserve-watch"))
+    try:
+        yield
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if state.plane is not None:
+            await state.plane.close()
+        sink = state.prediction_log
+        if sink is not None and hasattr(sink, "close"):
+            await asyncio.to_thread(sink.close)

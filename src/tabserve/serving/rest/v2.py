@@ -1,0 +1,142 @@
+"""Open Inference Protocol v2 REST routes (KServe / Triton / MLServer compatible).
+
+A thin transport over the data plane: bytes → codecs/v2 → plane → codecs/v2 → bytes. Also what
+Triton's own clients need beyond the spec: the binary tensor data extension and
+``GET /v2/models/{m}/config`` (perf_analyzer exits without it). Errors are the one envelope,
+``{"error": "..."}`` (tritonclient shows that key); a validation failure's ``error`` line names
+the first offending fields, since v2 clients rarely print ``details``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+import tabserve
+from tabserve.serving.codecs import v2_model
+from tabserve.serving.codecs.v2 import (
+    HEADER_LENGTH,
+    DecodedRequest,
+    OutputTensor,
+    decode_request,
+    encode_response,
+)
+from tabserve.serving.dataplane import DataPlane
+from tabserve.serving.errors import SUMMARY_ITEMS, BadRequest, NotFound, ValidationFailed
+from tabserve.serving.rest.v1 import json_response
+from tabserve.serving.state import ServerState
+
+EXTENSIONS = ["binary_tensor_data", "model_configuration"]
+
+
+def _json(content: object, status: int = 200) -> Response:
+    import orjson
+
+    return json_response(orjson.dumps(content), status)
+
+
+def _selected_outputs(
+    decoded: DecodedRequest, tensors: dict[str, OutputTensor]
+) -> list[tuple[OutputTensor, bool]]:
+    if decoded.outputs is None:
+        return [(t, decoded.binary_output) for t in tensors.values()]
+    chosen = []
+    for wanted in decoded.outputs:
+        tensor = tensors.get(wanted.name)
+        if tensor is None:
+            raise BadRequest(f"unknown output '{wanted.name}'; this model has {sorted(tensors)}")
+        chosen.append((tensor, wanted.binary))
+    return chosen
+
+
+def routes(state: ServerState) -> list[Route]:
+    def model(request: Request) -> DataPlane:
+        """The plane serving now, if it is the model (and version) the path names."""
+        plane = state.ready_plane()
+        name = request.path_params["name"]
+        version = request.path_params.get("version")
+        if name != plane.model_name:
+            raise NotFound(f"unknown model '{name}'; this server serves '{plane.model_name}'")
+        if version is not None and version != plane.model_version:
+            raise NotFound(
+                f"unknown version '{version}' of model '{name}'; "
+                f"this server serves version '{plane.model_version}'"
+            )
+        return plane
+
+    async def server_metadata(request: Request) -> Response:
+        return _json(
+            {"name": "tabserve", "version": tabserve.__version__, "extensions": EXTENSIONS}
+        )
+
+    async def server_live(request: Request) -> Response:
+        return _json({"live": True})
+
+    async def server_ready(request: Request) -> Response:
+        state.ready_plane()
+        return _json({"ready": True})
+
+    async def model_metadata(request: Request) -> Response:
+        plane = model(request)
+        return _json(
+            v2_model.metadata(plane.spec, plane.model_name, plane.model_version, plane.runtime.name)
+        )
+
+    async def model_ready(request: Request) -> Response:
+        plane = model(request)
+        return _json({"name": plane.model_name, "ready": True, "version": plane.model_version})
+
+    async def model_config(request: Request) -> Response:
+        plane = model(request)
+        batching = plane.batching
+        return _json(
+            v2_model.config(
+                plane.spec,
+                plane.model_name,
+                plane.runtime.name,
+                max_batch_size=plane.max_rows,
+                max_queue_delay_us=batching.max_queue_delay_us if batching.enabled else None,
+            )
+        )
+
+    async def infer(request: Request) -> Response:
+        plane = model(request)
+        body = await request.body()
+        decoded = decode_request(body, request.headers.get(HEADER_LENGTH))
+        try:
+            batch = plane.validate_columns(decoded.columns, decoded.n_rows)
+        except ValidationFailed as exc:
+            raise exc.summarized() from None
+        prediction = await plane.predict(batch)
+        tensors = v2_model.output_tensors(plane.spec, prediction.labels, prediction.probabilities)
+        warnings = "; ".join(batch.warnings[:SUMMARY_ITEMS])
+        content, header_length = encode_response(
+            model_name=plane.model_name,
+            model_version=plane.model_version,
+            request_id=decoded.id,
+            outputs=_selected_outputs(decoded, tensors),
+            parameters={"warnings": warnings} if warnings else None,
+        )
+        if header_length is None:
+            return json_response(content)
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
+
+    model_paths = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
+    out = [
+        Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/health/live", server_live, methods=["GET"]),
+        Route("/v2/health/ready", server_ready, methods=["GET"]),
+    ]
+    for base in model_paths:
+        out += [
+            Route(base, model_metadata, methods=["GET"]),
+            Route(f"{base}/ready", model_ready, methods=["GET"]),
+            Route(f"{base}/config", model_config, methods=["GET"]),
+            Route(f"{base}/infer", infer, methods=["POST"]),
+        ]
+    return out

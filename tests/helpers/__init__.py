@@ -1,0 +1,1 @@
+"""Scripts the tests run as separate processes (they are not tests themselves)."""
