@@ -1,8 +1,17 @@
 """FeatureSpec: the one contract every part of tabserve derives from.
 
-Built once from the training frame and stored with each model version as ``feature_spec.json``.
-The server's validation and OpenAPI schema, the v2 metadata, the out-of-distribution guard, the
-drift reference and the load tester's payloads all read it; nothing re-derives a feature list.
+Built once per model version and stored with it as ``feature_spec.json``: from the training
+frame for models tabserve trains, or, for a model a team logged with plain MLflow, from what
+exists — its signature, input example, own encoders and an optional reference file
+(adoption/); ``sources`` says where each part came from. The server's validation and OpenAPI
+schema, the v2 metadata, the out-of-distribution guard, the drift reference and the load
+tester's payloads all read it; nothing re-derives a feature list.
+
+What may be unknown, and what that means downstream:
+- ``Feature.profile`` None: no training statistics (no reference data). The OOD guard skips the
+  feature, drift says it has no reference, docs show no range.
+- ``Feature.categories`` None: the known categories are unknown, so any value of the feature's
+  type is passed to the model, which takes it as it would (an encoder set to ignore unknowns).
 
 Building a spec from data is training's job (training/profile.py, which needs pandas); loading
 and using one needs only pydantic and the standard library, so the serving install stays free
@@ -15,9 +24,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-SCHEMA_VERSION = 1
+# 2 added categories, example and sources, and made profile optional; 1 still loads.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FILENAME = "feature_spec.json"
 
 Kind = Literal["numeric", "categorical", "boolean"]
@@ -69,26 +80,52 @@ class Feature(BaseModel):
     name: str
     kind: Kind
     dtype: DType
+    # True when a request may carry null or omit the feature: the model takes a missing value.
     nullable: bool
-    profile: Profile
+    profile: Profile | None = None
+    # Known categories as strings (categorical only); None when unknown (any value passes).
+    categories: list[str] | None = None
+    # A value from the model's input example (used when there is no profile).
+    example: Scalar | None = None
 
-    def categories(self) -> list[str]:
-        """Known categories as strings (empty for non-categorical features)."""
-        if isinstance(self.profile, CategoricalProfile):
-            return list(self.profile.categories)
-        return []
+    @model_validator(mode="after")
+    def _categories_from_profile(self) -> Feature:
+        # A training profile knows the categories: they are known unless said otherwise.
+        if self.categories is None and isinstance(self.profile, CategoricalProfile):
+            self.categories = list(self.profile.categories)
+        return self
 
     def typical_value(self) -> Scalar:
-        """A value a real record would carry: the median or the most frequent category."""
+        """A value a real record would carry: the median, the most frequent category, or the
+        input example's value."""
         p = self.profile
-        if isinstance(p, NumericProfile):
+        if isinstance(p, NumericProfile) and p.count:
             v = p.quantiles.get("0.5", p.mean)
             return round(v) if self.dtype == "int64" else v
-        if isinstance(p, BooleanProfile):
+        if isinstance(p, BooleanProfile) and p.count:
             return p.true >= p.false
-        assert isinstance(p, CategoricalProfile)
-        top = max(p.categories, key=lambda c: p.categories[c]) if p.categories else ""
-        return int(top) if self.dtype == "int64" else top
+        if isinstance(p, CategoricalProfile) and p.categories:
+            top = max(p.categories, key=lambda c: p.categories[c])
+            return _typed_category(top, self.dtype)
+        if self.example is not None:
+            return self.example
+        if self.kind == "categorical":
+            return _typed_category((self.categories or [""])[0], self.dtype)
+        if self.kind == "boolean":
+            return False
+        return 0 if self.dtype == "int64" else 0.0
+
+
+def _typed_category(text: str, dtype: str) -> Scalar:
+    """A category's text as the JSON value a request carries for it."""
+    try:
+        if dtype == "int64":
+            return int(float(text))
+        if dtype == "float64":
+            return float(text)
+    except ValueError:
+        pass
+    return text
 
 
 class Target(BaseModel):
@@ -108,6 +145,9 @@ class FeatureSpec(BaseModel):
     features: list[Feature]
     target: Target
     excluded: list[ExcludedColumn] = []
+    # Where each part came from, e.g. {"features": "MLflow signature", "categories": "the
+    # model's OneHotEncoder", "profile": "reference data train.csv"}; empty for trained models.
+    sources: dict[str, str] = {}
 
     @property
     def names(self) -> list[str]:
@@ -129,11 +169,17 @@ class FeatureSpec(BaseModel):
     def from_json(cls, data: bytes | str) -> FeatureSpec:
         raw = orjson.loads(data)
         version = raw.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(
                 f"feature_spec.json has schema_version {version!r}; this tabserve reads "
-                f"{SCHEMA_VERSION}. Retrain the model or upgrade tabserve."
+                f"{', '.join(map(str, READABLE_VERSIONS))}. Retrain the model or upgrade tabserve."
             )
+        if version == 1:  # categories lived in the profile only
+            for f in raw.get("features", []):
+                profile = f.get("profile") or {}
+                if f.get("kind") == "categorical" and profile.get("type") == "categorical":
+                    f["categories"] = list(profile.get("categories", {}))
+            raw["schema_version"] = SCHEMA_VERSION
         return cls.model_validate(raw)
 
     def save(self, directory: Path) -> Path:

@@ -52,6 +52,8 @@ class Payloads:
 
 def _missing_rate(feature: Feature) -> float:
     p = feature.profile
+    if p is None:  # no training statistics: send a value every time
+        return 0.0
     total = p.count + p.missing
     return p.missing / total if feature.nullable and total else 0.0
 
@@ -97,7 +99,17 @@ def sample_value(feature: Feature, rng: random.Random, *, allow_null: bool = Tru
         return _numeric_value(feature, p, rng)
     if isinstance(p, BooleanProfile):
         return _boolean_value(p, rng)
-    return _categorical_value(feature, p, rng)
+    if isinstance(p, CategoricalProfile):
+        return _categorical_value(feature, p, rng)
+    # No profile (a model served without reference data): known categories uniformly, else
+    # the input example's value.
+    if feature.kind == "categorical" and feature.categories:
+        return _categorical_value(
+            feature,
+            CategoricalProfile(count=1, missing=0, categories=dict.fromkeys(feature.categories, 1)),
+            rng,
+        )
+    return feature.typical_value()
 
 
 def records_from_spec(

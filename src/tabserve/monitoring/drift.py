@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tabserve.monitoring import stats
-from tabserve.spec import CategoricalProfile, Feature, FeatureSpec
+from tabserve.spec import Feature, FeatureSpec
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -273,6 +273,8 @@ def compare_column(
 
 def _reference_missing(feature: Feature) -> float:
     p = feature.profile
+    if p is None:
+        return 0.0
     total = p.count + p.missing
     return p.missing / total if total else 0.0
 
@@ -285,11 +287,7 @@ def compare_features(
     """Every feature of the spec, sorted by severity (drifted first, worst first)."""
     results = []
     for feature in spec.features:
-        known = (
-            list(feature.profile.categories)
-            if isinstance(feature.profile, CategoricalProfile)
-            else None
-        )
+        known = feature.categories if feature.kind == "categorical" else None
         results.append(
             compare_column(
                 feature.name,

@@ -153,6 +153,7 @@ def build_feature(series: pd.Series, kind: Kind | None = None) -> Feature:
         dtype=dtype,
         nullable=bool(series.isna().any()),
         profile=profile,
+        categories=list(profile.categories) if isinstance(profile, CategoricalProfile) else None,
     )
 
 

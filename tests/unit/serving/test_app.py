@@ -84,6 +84,31 @@ def test_validation_error_body_and_metric(client: TestClient) -> None:
     assert after == before + 1
 
 
+def test_a_nullable_feature_may_be_omitted(client: TestClient) -> None:
+    # The reference project's request, verbatim: no Embarked (missing in training, so nullable).
+    reference_request = {
+        "Pclass": 3,
+        "Sex": "male",
+        "Age": 22,
+        "SibSp": 1,
+        "Parch": 0,
+        "Fare": 7.25,
+    }
+    assert client.post("/predict", json=reference_request).status_code == 200
+    both = client.post(
+        "/predict", json=[reference_request, {**reference_request, "Embarked": None}]
+    )
+    assert both.status_code == 200
+    first, second = both.json()["predictions"]
+    assert first == second  # omitted and null are the same missing value
+    # A misspelled optional feature is still an extra field, and required ones stay required.
+    typo = client.post("/predict", json={**reference_request, "Embarkd": "S"}).json()["details"]
+    assert [(d["field"], d["reason"]) for d in typo] == [("Embarkd", "extra_field")]
+    no_fare = {k: v for k, v in reference_request.items() if k != "Fare"}
+    missing = client.post("/predict", json=no_fare).json()["details"]
+    assert [(d["field"], d["reason"]) for d in missing] == [("Fare", "missing")]
+
+
 def test_ood_warning_in_answer_and_metric(client: TestClient) -> None:
     before = metric(client, 'tabserve_ood_warnings_total{field="Age"}')
     body = client.post("/predict", json={**RECORD, "Age": 300}).json()
@@ -135,10 +160,11 @@ def test_spec_and_docs_come_from_the_model(client: TestClient, titanic_model_dir
     assert client.get("/spec").content == (titanic_model_dir / "feature_spec.json").read_bytes()
     schema = client.get("/openapi.json").json()
     record = schema["components"]["schemas"]["Record"]
-    assert record["required"] == ["Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Embarked"]
+    # Age and Embarked had missing values in training: nullable, so optional in the schema.
+    assert record["required"] == ["Pclass", "Sex", "SibSp", "Parch", "Fare"]
     assert set(record["properties"]["Sex"]["enum"]) == {"male", "female"}
     assert record["properties"]["Age"]["type"] == ["number", "null"]
-    assert set(record["example"]) == set(record["required"])
+    assert set(record["example"]) == set(record["properties"])
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["examples"]["one record"]["value"] == record["example"]
     assert client.get("/docs").status_code == 200

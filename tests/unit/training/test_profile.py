@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -30,7 +31,7 @@ def test_titanic_kinds_and_id_like_exclusion() -> None:
     assert spec.feature("Age").nullable and not spec.feature("Sex").nullable
     assert spec.feature("Embarked").nullable
     assert spec.target.task == "classification" and spec.target.classes == [0, 1]
-    assert set(spec.feature("Sex").categories()) == {"male", "female"}
+    assert set(spec.feature("Sex").categories or []) == {"male", "female"}
 
 
 def test_id_like_column_can_be_forced_in() -> None:
@@ -45,7 +46,7 @@ def test_heart_bom_and_kind_overrides() -> None:
     assert frame.columns[0] == "age"  # the BOM is not part of the first column name
     spec = build_spec(frame, "target", kinds={"cp": "categorical"})
     assert spec.feature("cp").kind == "categorical" and spec.feature("age").kind == "numeric"
-    assert sorted(spec.feature("cp").categories()) == ["0", "1", "2", "3"]
+    assert sorted(spec.feature("cp").categories or []) == ["0", "1", "2", "3"]
     assert spec.target.classes == [0, 1]
 
 
@@ -105,6 +106,19 @@ def test_json_round_trip_is_equal(awkward: pd.DataFrame) -> None:
 
 def test_schema_version_mismatch_is_refused() -> None:
     spec = build_spec(load_builtin("iris"), "species")
-    raw = spec.to_json().replace(b'"schema_version": 1', b'"schema_version": 99')
+    raw = spec.to_json().replace(b'"schema_version": 2', b'"schema_version": 99')
     with pytest.raises(ValueError, match="schema_version"):
         FeatureSpec.from_json(raw)
+
+
+def test_a_version_1_spec_still_loads_with_its_categories() -> None:
+    # Models registered before schema 2 kept categories only in the profile.
+    spec = build_spec(load_builtin("titanic"), "Survived")
+    old = orjson.loads(spec.to_json())
+    old["schema_version"] = 1
+    for feature in old["features"]:
+        feature.pop("categories"), feature.pop("example")
+    old.pop("sources")
+    loaded = FeatureSpec.from_json(orjson.dumps(old))
+    assert loaded.feature("Sex").categories == spec.feature("Sex").categories
+    assert loaded.schema_version == 2

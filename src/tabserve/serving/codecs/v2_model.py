@@ -67,8 +67,8 @@ def platform(runtime: str | None) -> str:
 
 
 def metadata(spec: FeatureSpec, name: str, version: str, runtime: str | None) -> dict[str, Any]:
-    """The v2 model metadata response."""
-    return {
+    """The v2 model metadata response (``parameters`` says where the spec came from)."""
+    result: dict[str, Any] = {
         "name": name,
         "versions": [version],
         "platform": platform(runtime),
@@ -77,6 +77,9 @@ def metadata(spec: FeatureSpec, name: str, version: str, runtime: str | None) ->
         ],
         "outputs": output_specs(spec),
     }
+    if spec.sources:
+        result["parameters"] = {"feature_spec_sources": spec.sources}
+    return result
 
 
 def _config_type(datatype: str) -> str:
@@ -116,6 +119,8 @@ def config(
                 "data_type": _config_type(input_datatype(f)),
                 "format": "FORMAT_NONE",
                 "dims": [1],
+                # Triton's flag: a request may leave this input out (it counts as missing).
+                "optional": f.nullable,
             }
             for f in spec.features
         ],

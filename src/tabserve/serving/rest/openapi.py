@@ -13,7 +13,7 @@ from typing import Any
 
 import tabserve
 from tabserve.serving.validation import REASONS
-from tabserve.spec import CategoricalProfile, Feature, FeatureSpec, NumericProfile
+from tabserve.spec import Feature, FeatureSpec, NumericProfile
 
 _JSON_TYPE = {"int64": "integer", "float64": "number", "string": "string", "bool": "boolean"}
 _REF = "#/components/schemas/"
@@ -23,20 +23,26 @@ def feature_schema(f: Feature) -> dict[str, Any]:
     json_type = _JSON_TYPE[f.dtype]
     schema: dict[str, Any] = {"type": [json_type, "null"] if f.nullable else json_type}
     p = f.profile
-    if isinstance(p, NumericProfile):
+    optional = "; optional (null or omitted counts as missing)" if f.nullable else ""
+    if f.kind == "categorical":
+        if f.categories is not None:
+            cats: list[Any] = list(f.categories)
+            if f.dtype == "int64":
+                cats = [int(float(c)) for c in cats]
+            elif f.dtype == "float64":
+                cats = [float(c) for c in cats]
+            schema["enum"] = [*cats, None] if f.nullable else cats
+            schema["description"] = "categorical" + optional
+        else:
+            schema["description"] = (
+                "categorical (categories unknown: passed to the model)" + optional
+            )
+    elif isinstance(p, NumericProfile):
         schema["description"] = (
-            f"{f.kind}; training range [{p.min:g}, {p.max:g}], mean {p.mean:.4g}"
+            f"{f.kind}; training range [{p.min:g}, {p.max:g}], mean {p.mean:.4g}{optional}"
         )
-    elif isinstance(p, CategoricalProfile):
-        cats: list[Any] = list(p.categories)
-        if f.dtype == "int64":
-            cats = [int(c) for c in cats]
-        elif f.dtype == "float64":
-            cats = [float(c) for c in cats]
-        schema["enum"] = [*cats, None] if f.nullable else cats
-        schema["description"] = "categorical"
     else:
-        schema["description"] = "boolean"
+        schema["description"] = f.kind + optional
     return schema
 
 
@@ -44,7 +50,7 @@ def record_schema(spec: FeatureSpec) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {f.name: feature_schema(f) for f in spec.features},
-        "required": spec.names,
+        "required": [f.name for f in spec.features if not f.nullable],
         "additionalProperties": False,
         "example": spec.example_record(),
     }

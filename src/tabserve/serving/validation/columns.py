@@ -34,7 +34,10 @@ def validate_columns(
     out: dict[str, np.ndarray] = {}
     for rule in compiled.rules:
         if rule.name not in columns:
-            problems.add_bad(None, rule.name, missing(rule.name))
+            if rule.nullable:  # an omitted tensor of a nullable feature: every row is missing
+                out[rule.name] = rule.column([rule.convert(None)] * n_rows)
+            else:
+                problems.add_bad(None, rule.name, missing(rule.name))
             continue
         raw = columns[rule.name]
         if len(raw) != n_rows:

@@ -1,5 +1,9 @@
 """Validating records (v1 ``/predict``: JSON objects keyed by feature name) into a Batch.
 
+A nullable feature may be omitted: it counts as missing (the model imputes it), as an
+``Optional[...] = None`` field of a pydantic model would. A key that is not a feature is still an
+``extra_field`` — a misspelled optional feature is caught, not silently treated as missing.
+
 Two paths with one outcome. From ``FAST_MIN_ROWS`` records on, each feature's values are
 gathered once and handed to its rule's ``from_values`` (all-or-nothing); when any column needs
 a closer look — a missing or extra field, a null where none is allowed, a string for a number —
@@ -84,8 +88,10 @@ def general_columns(
             v = rec.get(rule.name, _MISSING)
             if v is _MISSING:
                 complete = False
-                problems.add_bad(at, rule.name, missing(rule.name))
-                continue
+                if not rule.nullable:
+                    problems.add_bad(at, rule.name, missing(rule.name))
+                    continue
+                v = None  # an omitted nullable feature is a missing value, as an Optional field
             try:
                 out.append(rule.convert(v))
             except Bad as bad:

@@ -260,14 +260,18 @@ class CategoricalRule(FeatureRule):
     def __init__(self, feature: Feature, coerce: bool) -> None:
         super().__init__(feature, coerce)
         self.numeric_coded = feature.dtype in ("int64", "float64")
-        # Training turns a whole float code into its int text (3.0 → "3"); match that here.
-        self.known = frozenset(
-            _code_text(c) if self.numeric_coded else c for c in feature.categories()
-        )
-        counts = (
-            feature.profile.categories if isinstance(feature.profile, CategoricalProfile) else {}
-        )
-        self.examples = ", ".join(repr(c) for c in sorted(counts, key=lambda c: -counts[c])[:5])
+        # None: the model's categories are not known, so any value of the right type passes
+        # and the model takes it as it would (e.g. an encoder that ignores unknown values).
+        self.known: frozenset[str] | None = None
+        if feature.categories is not None:
+            # Training turns a whole float code into its int text (3.0 → "3"); match that here.
+            self.known = frozenset(
+                _code_text(c) if self.numeric_coded else c for c in feature.categories
+            )
+        p = feature.profile
+        counts = p.categories if isinstance(p, CategoricalProfile) else {}
+        ranked = sorted(counts, key=lambda c: -counts[c]) if counts else feature.categories or []
+        self.examples = ", ".join(repr(c) for c in ranked[:5])
 
     def _as_text(self, v: Any) -> str:
         t = type(v)
@@ -302,7 +306,7 @@ class CategoricalRule(FeatureRule):
                 return MISSING_CATEGORY
             raise _null(self.name)
         text = self._as_text(v)
-        if text not in self.known:
+        if self.known is not None and text not in self.known:
             raise Bad(
                 "unknown_category",
                 f"{self.name}: {show(v)} is not a known category "
