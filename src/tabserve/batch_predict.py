@@ -74,8 +74,7 @@ class LocalPredictor:
         from tabserve.serving.validation import ValidationOptions
 
         model_dir = resolve(model_uri, settings)
-        runtime = settings.runtime if model_dir.has_onnx else "sklearn"
-        self._runtime = load_runtime(model_dir, runtime, settings.intra_op_threads)
+        self._runtime = load_runtime(model_dir, settings.runtime, settings.intra_op_threads)
         self.spec = model_dir.spec()
         self._options = ValidationOptions(coerce=settings.coerce, ood="off")
         self._keys = [str(c) for c in self.spec.target.classes or []]

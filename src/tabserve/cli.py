@@ -141,7 +141,9 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address [127.0.0.1]"),
     port: int | None = typer.Option(None, help="Port [8000]"),
     workers: int | None = typer.Option(None, help="Worker processes [1]"),
-    runtime: str | None = typer.Option(None, help="onnx (default) or sklearn"),
+    runtime: str | None = typer.Option(
+        None, help="auto (ONNX if the model has it, else native), onnx or native [auto]"
+    ),
     max_batch_size: int | None = typer.Option(None, help="Dynamic batching: rows per call [64]"),
     max_queue_delay_us: int | None = typer.Option(None, help="Batching: extra wait, µs [0]"),
     no_batching: bool = typer.Option(False, "--no-batching", help="Run each request on its own"),
@@ -160,8 +162,8 @@ def serve(
     from tabserve.serving.server import serve as run_server
     from tabserve.settings import get_settings
 
-    if runtime is not None and runtime not in ("onnx", "sklearn"):
-        fail(f"--runtime must be onnx or sklearn, not {runtime!r}")
+    if runtime is not None and runtime not in ("auto", "onnx", "native", "sklearn"):
+        fail(f"--runtime must be auto, onnx or native, not {runtime!r}")
     if ood is not None and ood not in ("off", "warn", "reject"):
         fail(f"--ood must be off, warn or reject, not {ood!r}")
     flags = {
@@ -191,7 +193,7 @@ def predict(
     data: str = typer.Option(..., "--data", help="CSV, JSON, JSON Lines or Parquet file, or JSON"),
     out: str | None = typer.Option(None, "--out", help="Write predictions (.csv, .json, .jsonl)"),
     batch_size: int = typer.Option(1000, help="Records per request"),
-    runtime: str | None = typer.Option(None, help="Local model only: onnx or sklearn"),
+    runtime: str | None = typer.Option(None, help="Local model only: auto, onnx or native"),
     coerce: bool = typer.Option(False, "--coerce", help="Local model only: lenient types"),
 ) -> None:
     """Predict a file of records with a running server or a local model (no server)."""
@@ -200,8 +202,8 @@ def predict(
 
     settings = get_settings()
     if runtime is not None:
-        if runtime not in ("onnx", "sklearn"):
-            fail(f"--runtime must be onnx or sklearn, not {runtime!r}")
+        if runtime not in ("auto", "onnx", "native", "sklearn"):
+            fail(f"--runtime must be auto, onnx or native, not {runtime!r}")
         settings = settings.model_copy(update={"runtime": runtime})
     if coerce:
         settings = settings.model_copy(update={"coerce": True})

@@ -8,7 +8,15 @@ own files beside it, so ``mlflow models serve`` can serve the very same artifact
     model.onnx                  the ONNX export; absent when conversion or parity failed
     reference_sample.json       a columnar sample of training features (the drift reference)
     tabserve.json               export facts (ONNX parity, reason when ONNX is missing) and,
-                                once resolved from the registry, the model name and version
+                                once resolved from the registry, the model name and version;
+                                for an adopted model (one tabserve did not train) also its
+                                flavour and ``model_inputs``, how each feature reaches it
+
+Validation hands runtimes one column per feature in one convention (numeric and boolean as
+float64 with NaN for missing, categorical as ``str`` with "" for missing). A model trained by
+tabserve takes exactly that. A model trained elsewhere may want other dtypes — ``long`` columns,
+integer category codes, NaN rather than "" for a missing category — which ``model_inputs``
+records, so the native runtime builds the frame the model was trained on.
 
 This module is shared by training and serving and imports neither side.
 """
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -29,6 +37,22 @@ ONNX_FILE = "model.onnx"
 INFO_FILE = "tabserve.json"
 REFERENCE_FILE = "reference_sample.json"
 MLMODEL_FILE = "MLmodel"
+
+
+InputDType = Literal["float64", "float32", "int64", "string", "bool"]
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """How one feature reaches the model: the column dtype, and what a missing value is."""
+
+    name: str
+    dtype: InputDType
+    # "nan": NaN (None in an object column); "empty": the empty string.
+    missing: Literal["nan", "empty"] = "nan"
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "dtype": self.dtype, "missing": self.missing}
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,27 @@ class ModelDir:
     def write_info(self, **updates: Any) -> None:
         info = self.info() | updates
         (self.path / INFO_FILE).write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+
+    def model_inputs(self, spec: FeatureSpec | None = None) -> list[ModelInput]:
+        """Each feature's input to the model, in spec order (tabserve's convention unless
+        tabserve.json says otherwise)."""
+        spec = spec or self.spec()
+        recorded = {m["name"]: m for m in self.info().get("model_inputs") or []}
+        out = []
+        for f in spec.features:
+            if f.name in recorded:
+                r = recorded[f.name]
+                out.append(ModelInput(f.name, r["dtype"], r.get("missing", "nan")))
+            elif f.kind == "categorical":
+                out.append(ModelInput(f.name, "string", "empty"))
+            else:
+                out.append(ModelInput(f.name, "float64", "nan"))
+        return out
+
+    @property
+    def flavor(self) -> str:
+        """The MLflow flavour the native runtime loads (sklearn, xgboost or lightgbm)."""
+        return str(self.info().get("flavor") or "sklearn")
 
     @property
     def name(self) -> str:

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    runtime: Literal["onnx", "sklearn"] = "onnx"
+    # auto: ONNX when the model has it, else its native library (sklearn, xgboost, lightgbm).
+    runtime: Literal["auto", "onnx", "native", "sklearn"] = "auto"
     max_batch_size: int = 64
     # 0: batch only what queued while the loop was busy (docs/adr/0002-dynamic-batching.md).
     max_queue_delay_us: int = 0

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -96,7 +96,7 @@ def reference_predictions(
     except Exception as exc:
         return None, f"the reference sample does not validate against the spec ({exc})"
     errors = []
-    runtime_names: tuple[Literal["onnx", "sklearn"], ...] = ("onnx", "sklearn")
+    runtime_names = ("onnx", "native") if model_dir.has_onnx else ("native",)
     for runtime_name in runtime_names:
         try:
             runtime = load_runtime(model_dir, runtime_name)

@@ -45,7 +45,8 @@ def serve(model_uri: str, settings: Settings) -> None:
     model_dir = resolve(model_uri, settings)
     if settings.runtime == "onnx" and not model_dir.has_onnx:
         raise UserError(
-            f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); use --runtime sklearn"
+            f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
+            "use --runtime auto or native"
         )
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
     os.environ[ENV_SETTINGS] = settings.model_dump_json()

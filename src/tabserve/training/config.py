@@ -39,7 +39,9 @@ from tabserve.training.evaluation import CLASSIFICATION_METRICS, REGRESSION_METR
 from tabserve.training.pipeline import FAMILIES
 from tabserve.training.yamlfile import Loc, LocatedYaml, load_located, validate
 
-Family = Literal["logistic", "linear", "random_forest", "hist_gradient_boosting"]
+Family = Literal[
+    "logistic", "linear", "random_forest", "hist_gradient_boosting", "xgboost", "lightgbm"
+]
 Metric = Literal["accuracy", "f1", "roc_auc", "log_loss", "r2", "rmse", "mae"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -64,7 +66,10 @@ def valid_params(family: str) -> set[str]:
 
 def _check_params(doc: LocatedYaml, loc: Loc, family: str, params: dict[str, Any]) -> None:
     """Unknown estimator parameters, reported at the parameter's own line."""
-    known = valid_params(family)
+    try:
+        known = valid_params(family)
+    except ValueError as exc:  # an optional family whose library is not installed
+        raise doc.error(loc, str(exc)) from None
     for name in params:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)

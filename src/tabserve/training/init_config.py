@@ -29,6 +29,11 @@ REGRESSION_GRID: list[dict[str, object]] = [
     {"family": "linear", "params": {"alpha": [0.1, 1.0, 10.0]}},
     *DEFAULT_GRID[1:],
 ]
+# Added to either grid when their library is installed (tabserve[xgboost], tabserve[lightgbm]).
+BOOSTING_GRID: list[dict[str, object]] = [
+    {"family": "xgboost", "params": {"max_depth": [3, 6], "learning_rate": [0.1]}},
+    {"family": "lightgbm", "params": {"num_leaves": [15, 31], "learning_rate": [0.05]}},
+]
 
 
 @dataclass
@@ -102,7 +107,10 @@ def init_configs(
         + yaml.safe_dump(experiment, sort_keys=False, allow_unicode=True, default_flow_style=None),
         encoding="utf-8",
     )
-    grid = {"models": DEFAULT_GRID if task == "classification" else REGRESSION_GRID}
+    from tabserve.training.pipeline import family_available
+
+    boosting = [e for e in BOOSTING_GRID if family_available(str(e["family"]))]
+    grid = {"models": [*(DEFAULT_GRID if task == "classification" else REGRESSION_GRID), *boosting]}
     grid_path.write_text(
         "# One grid point per combination; each is cross-validated (cv_folds) on the train split.\n"
         + yaml.safe_dump(grid, sort_keys=False, default_flow_style=None),

@@ -21,8 +21,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-Family = Literal["logistic", "linear", "random_forest", "hist_gradient_boosting"]
-FAMILIES: tuple[str, ...] = ("logistic", "linear", "random_forest", "hist_gradient_boosting")
+Family = Literal[
+    "logistic", "linear", "random_forest", "hist_gradient_boosting", "xgboost", "lightgbm"
+]
+FAMILIES: tuple[str, ...] = (
+    "logistic", "linear", "random_forest", "hist_gradient_boosting", "xgboost", "lightgbm"
+)  # fmt: skip
+# Families whose library is an optional extra (pip install 'tabserve[xgboost]' / '[lightgbm]').
+OPTIONAL_FAMILIES = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
 # Linear models need scaled inputs to converge; trees do not care.
 SCALED_FAMILIES = {"logistic", "linear"}
 MODEL_STEP = "model"
@@ -91,7 +97,42 @@ def make_estimator(family: str, task: str, params: dict[str, Any], seed: int) ->
     if family == "hist_gradient_boosting":
         cls2 = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
         return cls2(**{"random_state": seed, **params})
+    if family == "xgboost":
+        xgboost = _optional("xgboost")
+        if classification:
+            from tabserve.training.xgboost_labels import LabelledXGBClassifier
+
+            cls3 = LabelledXGBClassifier
+        else:
+            cls3 = xgboost.XGBRegressor
+        # One thread per fit: the grid runs fits in parallel already.
+        return cls3(**{"random_state": seed, "n_jobs": 1, "n_estimators": 200, **params})
+    if family == "lightgbm":
+        lightgbm = _optional("lightgbm")
+        cls4 = lightgbm.LGBMClassifier if classification else lightgbm.LGBMRegressor
+        return cls4(**{"random_state": seed, "n_jobs": 1, "verbose": -1, **params})
     raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+
+
+def family_available(family: str) -> bool:
+    """False for an optional family whose library is not installed."""
+    module = OPTIONAL_FAMILIES.get(family)
+    if module is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _optional(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(
+            f"the {module} family needs its library: pip install 'tabserve[{module}]'"
+        ) from None
 
 
 def build_pipeline(

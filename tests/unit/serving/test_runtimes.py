@@ -55,7 +55,7 @@ def test_missing_onnx_is_a_user_error_that_says_why(
     # What training records when the export fails (tabserve.json "onnx_reason").
     reason = "parity failed on 179 test rows: 3 label mismatches"
     ModelDir(copy).write_info(onnx=False, onnx_reason=reason)
-    with pytest.raises(UserError, match="--runtime sklearn") as exc:
+    with pytest.raises(UserError, match="--runtime native") as exc:
         load_runtime(ModelDir(copy), "onnx")
     assert reason in str(exc.value)
     assert load_runtime(ModelDir(copy), "sklearn").name == "sklearn"

@@ -41,7 +41,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     [
         (GOOD.replace("model: logistic", "modle: logistic"), 3, "modle", "unknown key"),
         (GOOD.replace("target: species\n", ""), 1, "target", "required key is missing"),
-        (GOOD.replace("model: logistic", "model: xgboost"), 3, "model", "should be"),
+        (GOOD.replace("model: logistic", "model: catboost"), 3, "model", "should be"),
         (GOOD + "split:\n  test_size: 1.5\n", 7, "split.test_size", "less than 1"),
         (GOOD + "cv_folds: many\n", 6, "cv_folds", "integer"),
         (GOOD + "params:\n  C: 1\n  depht: 3\n", 8, "params.depht", "not a parameter of logistic"),
