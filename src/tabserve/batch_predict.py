@@ -14,7 +14,6 @@ as JSON Lines when ``--out`` is not given.
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any, Protocol
 import orjson
 
 from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.serving.codecs.csv_records import records_from_csv
 from tabserve.settings import Settings
-from tabserve.spec import Feature, FeatureSpec
+from tabserve.spec import FeatureSpec
 
 
 class Predictor(Protocol):
@@ -69,11 +69,11 @@ class LocalPredictor:
     """The model in-process: same validation, runtime and row encoding as the server."""
 
     def __init__(self, model_uri: str, settings: Settings) -> None:
-        from tabserve.serving.lifecycle import resolve
+        from tabserve.adoption import resolve
         from tabserve.serving.runtimes import load_runtime
         from tabserve.serving.validation import ValidationOptions
 
-        model_dir = resolve(model_uri, settings)
+        model_dir = resolve(model_uri, settings, reference=settings.reference)
         self._runtime = load_runtime(model_dir, settings.runtime, settings.intra_op_threads)
         self.spec = model_dir.spec()
         self._options = ValidationOptions(coerce=settings.coerce, ood="off")
@@ -111,7 +111,7 @@ def read_records(data: str, spec: FeatureSpec) -> tuple[list[dict[str, Any]], li
     else:
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            raw = _from_csv(path.read_text(encoding="utf-8-sig"), spec)
+            raw = records_from_csv(path.read_text(encoding="utf-8-sig"), spec)
         elif suffix == ".json":
             raw = _from_json(path.read_bytes())
         elif suffix in (".jsonl", ".ndjson"):
@@ -147,42 +147,6 @@ def _from_json(content: bytes) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return value
     raise UserError("JSON --data must be an object, an array of objects, or {feature: [values]}")
-
-
-def _from_csv(text: str, spec: FeatureSpec) -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    features = {f.name: f for f in spec.features}
-    out = []
-    for line, row in enumerate(reader, start=2):
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            feature = features.get(key)
-            record[key] = value if feature is None else _typed(feature, value, line)
-        out.append(record)
-    return out
-
-
-def _typed(feature: Feature, value: str | None, line: int) -> Any:
-    """A CSV cell as the JSON value the feature takes ("" → null)."""
-    if value is None or value.strip() == "":
-        return None
-    text = value.strip()
-    try:
-        if feature.kind == "boolean":
-            lowered = text.lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            return text
-        if feature.dtype in ("int64", "float64"):
-            number = float(text)
-            if feature.dtype == "int64" and number.is_integer():
-                return int(number)
-            return number
-    except ValueError:
-        return text  # left for validation to report with its reason
-    return text
 
 
 def _from_parquet(path: Path) -> list[dict[str, Any]]:

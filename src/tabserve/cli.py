@@ -22,6 +22,17 @@ app = typer.Typer(
 )
 
 
+def _progress_lines() -> None:
+    """One plain line per step of long library work (adopting a model) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tabserve.adoption")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error (no traceback) and exit."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -87,6 +98,42 @@ def train(
     console = Console()
     result = run_training(experiment, grid_config, get_settings(), console, jobs=jobs)
     print_training(result, console)
+
+
+@app.command("import")
+def import_command(
+    model: str = typer.Argument(
+        ..., help="A .skops/.joblib/.pkl file, an MLflow model dir or runs:/ URI"
+    ),
+    data: Path = typer.Option(..., "--data", help="Data with the features and the target"),
+    target: str = typer.Option(..., "--target", help="The target column in --data"),
+    name: str = typer.Option(..., "--name", help="Registered model name"),
+    alias: str = typer.Option(
+        "champion", "--alias", help="Alias to give it (champion: by the rule)"
+    ),
+    metric: str | None = typer.Option(None, help="Metric for the champion rule [accuracy|r2]"),
+    trust: list[str] = typer.Option([], "--trust", help="A type a .skops file may hold (repeat)"),
+) -> None:
+    """Register a pipeline trained elsewhere, as `tabserve train` registers its own.
+
+    Derives its FeatureSpec from the model and --data, exports ONNX with a parity check,
+    stores a reference sample, scores it on --data and applies the champion rule. Unpickling a
+    .pkl/.joblib file runs code: import only files you trust (.skops files are type-checked).
+    """
+    from tabserve.adoption.importer import import_model
+    from tabserve.settings import get_settings
+
+    _progress_lines()
+    result = import_model(model, data, target, name, get_settings(), alias=alias, metric=metric,
+                          trusted=trust)  # fmt: skip
+    score = f"{result.score:.4f}" if result.score is not None else "n/a"
+    typer.echo(f"registered {result.name} version {result.version}; {result.metric} on "
+               f"{data.name}: {score}")  # fmt: skip
+    if result.onnx:
+        typer.echo(f"ONNX: exported, parity on {result.rows_checked} rows")
+    else:
+        typer.echo(f"ONNX: not exported ({result.onnx_reason}); served by its native runtime")
+    typer.echo(result.decision.message)
 
 
 models_app = typer.Typer(help="Registry views and alias changes.", no_args_is_help=True)
@@ -157,8 +204,20 @@ def serve(
     log_sample: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Share of requests to log, 0..1 [1.0]"
     ),
+    reference: Path | None = typer.Option(
+        None,
+        help="Training data (CSV/Parquet) for a model tabserve did not train: "
+        "categories, ranges, drift reference",
+    ),
+    target: str | None = typer.Option(None, help="Name of such a model's target [from MLflow]"),
 ) -> None:
-    """Serve a model over HTTP: /predict, /v2, /metrics, /health, /ready, /docs."""
+    """Serve a model over HTTP: /predict, /v2, /invocations, /v1 (KServe), /metrics, /docs.
+
+    MODEL_URI is a model tabserve trained or any MLflow sklearn / xgboost / lightgbm model
+    (models:/name@alias, models:/name/3, runs:/<run>/model, or a local directory). A plain
+    MLflow model gets its FeatureSpec and ONNX form derived once, cached beside it.
+    """
+    from tabserve.adoption import resolve
     from tabserve.serving.server import serve as run_server
     from tabserve.settings import get_settings
 
@@ -182,9 +241,45 @@ def serve(
         "watch_interval_s": watch_interval,
         "log_db": log_db,
         "log_sample": log_sample,
+        "reference": reference,
+        "target": target,
     }
     settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
-    run_server(model_uri, settings)
+    if settings.reference is not None and not settings.reference.is_file():
+        fail(f"--reference {settings.reference}: no such file")
+    _progress_lines()
+    model_dir = resolve(model_uri, settings, reference=settings.reference, target=settings.target)
+    run_server(model_dir, settings, model_uri if model_uri.startswith("models:/") else None)
+
+
+@app.command()
+def fetch(
+    model_uri: str = typer.Argument(
+        ..., help="models:/name@alias, models:/name/3, runs:/… or a dir"
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Also copy the model directory here"),
+    reference: Path | None = typer.Option(None, help="Training data for a plain MLflow model"),
+    target: str | None = typer.Option(None, help="Name of such a model's target"),
+) -> None:
+    """Resolve (and, for a plain MLflow model, adopt) a model; print its local directory.
+
+    As an init container: `tabserve fetch models:/churn@prod --out /models/churn`, then
+    `tabserve serve /models/churn` in a serving image without MLflow.
+    """
+    import shutil
+
+    from tabserve.adoption import resolve
+    from tabserve.settings import get_settings
+
+    if reference is not None and not reference.is_file():
+        fail(f"--reference {reference}: no such file")
+    _progress_lines()
+    model_dir = resolve(model_uri, get_settings(), reference=reference, target=target)
+    if out is not None:
+        shutil.copytree(model_dir.path, out, dirs_exist_ok=True)
+        typer.echo(str(out.resolve()))
+        return
+    typer.echo(str(model_dir.path))
 
 
 @app.command()

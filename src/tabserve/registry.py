@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabserve.errors import ServiceUnavailable, UserError
-from tabserve.modeldir import ModelDir
+from tabserve.modeldir import MLMODEL_FILE, ModelDir
 from tabserve.settings import Settings
 from tabserve.spec import FILENAME as SPEC_FILE
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 MODELS_PREFIX = "models:/"
+RUNS_PREFIX = "runs:/"
 MODEL_ARTIFACT_PATH = "model"
 REGISTER_EXPERIMENT = "tabserve-registered"
 # Model-version tags tabserve writes (read by `models show` and the champion comparison).
@@ -35,6 +36,7 @@ TAG_METRIC_NAME = "tabserve.metric"
 TAG_METRIC_VALUE = "tabserve.metric_value"
 TAG_ONNX = "tabserve.onnx"
 _HEAVY = ("pandas", "scipy", "sklearn")
+_RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)/(?P<path>[^?#]+?)/?$")
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
 
 
@@ -136,37 +138,96 @@ def _version_for(ref: ModelRef, mlflow_client: MlflowClient, settings: Settings)
         raise _mlflow_error(exc, what, settings) from None
 
 
-def resolve(uri: str, settings: Settings) -> ModelDir:
-    """A checked local model directory for ``uri``: a directory as is, a registry URI via the
-    cache. The one way every command and the server turn a model argument into a ModelDir.
+def fetch(uri: str, settings: Settings) -> ModelDir:
+    """The local directory ``uri`` names, unchecked: a tabserve model or a plain MLflow model.
 
-    Registry models land in ``<cache>/<name>/<version>`` with name and version written into
-    tabserve.json; a version already in the cache is not downloaded again (versions are
-    immutable; aliases are looked up every time).
+    - a directory: itself;
+    - ``models:/name/3`` or ``models:/name@alias``: ``<cache>/<name>/<version>``, downloaded
+      once (versions are immutable; aliases are looked up every time, without importing MLflow
+      when the version is cached);
+    - ``runs:/<run_id>/<path>``: ``<cache>/runs/<run_id>/<path>``, downloaded once.
     """
+    if uri.startswith(RUNS_PREFIX):
+        return _fetch_run(uri, settings)
     if not uri.startswith(MODELS_PREFIX):
         path = Path(uri).expanduser()
         if not path.is_dir():
-            raise UserError(f"{uri}: not a model directory and not a models:/ URI")
-        model = ModelDir(path.resolve())
-        model.check()
-        return model
+            raise UserError(f"{uri}: not a model directory, and not a models:/ or runs:/ URI")
+        return ModelDir(path.resolve())
     ref = parse_model_uri(uri)
     cached = _cached_model(ref, settings)
     if cached is not None:
-        cached.check()
         return cached
     mlflow_client = client(settings)
     version = _version_for(ref, mlflow_client, settings)
     target = settings.resolved_cache_dir() / ref.name / str(version.version)
-    if not (target / SPEC_FILE).is_file():
+    if not _complete(target):
         _download(mlflow_client, ref.name, str(version.version), target, settings)
         ModelDir(target).write_info(
             name=ref.name, version=str(version.version), run_id=version.run_id
         )
-    model = ModelDir(target)
+    return ModelDir(target)
+
+
+def resolve(uri: str, settings: Settings) -> ModelDir:
+    """A checked tabserve model directory for ``uri`` (see ``fetch``). A plain MLflow model
+    is not one until adopted: ``tabserve.adoption.resolve`` does both."""
+    model = fetch(uri, settings)
     model.check()
     return model
+
+
+def peek_version(uri: str, settings: Settings) -> str | None:
+    """The version a ``models:/`` URI names now, cheaply (no MLflow import); None if unknown.
+
+    For a hot-reload watcher that must not pay an MLflow import (or a subprocess) per poll.
+    """
+    try:
+        ref = parse_model_uri(uri)
+        return ref.version or _alias_version_fast(ref.name, str(ref.alias), settings)
+    except Exception:
+        return None
+
+
+def _complete(target: Path) -> bool:
+    """A download is renamed into place whole: an MLmodel or a spec marks it present."""
+    return (target / MLMODEL_FILE).is_file() or (target / SPEC_FILE).is_file()
+
+
+def _fetch_run(uri: str, settings: Settings) -> ModelDir:
+    match = _RUNS_URI.match(uri)
+    if not match:
+        raise UserError(f"bad run URI {uri!r}: use runs:/<run_id>/<artifact path>")
+    target = settings.resolved_cache_dir() / "runs" / match["run"] / match["path"]
+    if _complete(target):
+        return ModelDir(target)
+    check_reachable(settings)
+    _import_client()
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".run-", dir=target.parent))
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(staging),
+                tracking_uri=settings.resolved_tracking_uri(),
+            )
+        )  # fmt: skip
+        if not _complete(local):
+            raise UserError(f"{uri} holds no MLflow model (no MLmodel file)")
+        try:
+            os.rename(local, target)
+        except OSError:
+            if not _complete(target):
+                raise
+    except MlflowException as exc:
+        raise _mlflow_error(exc, f"artifacts of {uri}", settings) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    ModelDir(target).write_info(name=match["path"].rsplit("/", 1)[-1], run_id=match["run"])
+    return ModelDir(target)
 
 
 def _cached_model(ref: ModelRef, settings: Settings) -> ModelDir | None:
@@ -184,7 +245,7 @@ def _cached_model(ref: ModelRef, settings: Settings) -> ModelDir | None:
     if version is None:
         return None
     target = settings.resolved_cache_dir() / ref.name / str(version)
-    return ModelDir(target) if (target / SPEC_FILE).is_file() else None
+    return ModelDir(target) if _complete(target) else None
 
 
 def _alias_version_fast(name: str, alias: str, settings: Settings) -> str | None:
@@ -232,14 +293,12 @@ def _download(
                 tracking_uri=settings.resolved_tracking_uri(),
             )
         )
-        if not (local / SPEC_FILE).is_file():
-            raise UserError(
-                f"models:/{name}/{version} has no {SPEC_FILE}: it was not registered by tabserve"
-            )
+        if not _complete(local):
+            raise UserError(f"models:/{name}/{version} holds no MLflow model (no MLmodel file)")
         try:
             os.rename(local, target)
         except OSError:
-            if not (target / SPEC_FILE).is_file():  # lost a race only if the winner is whole
+            if not _complete(target):  # lost a race only if the winner is whole
                 raise
     except MlflowException as exc:
         raise _mlflow_error(exc, f"artifacts of models:/{name}/{version}", settings) from None

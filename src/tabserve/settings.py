@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     coerce: bool = False
     watch: bool = False
     watch_interval_s: float = 10.0
+    # For models tabserve did not train: training data to profile (categories, ranges, drift
+    # reference), and the name to give their target.
+    reference: Path | None = None
+    target: str | None = None
 
     # Monitoring. None means sqlite:///<home>/predictions.db; "off" disables the log.
     log_db: str | None = None

@@ -76,7 +76,7 @@ def run_drift(
 ) -> DriftOutcome:
     import sqlalchemy as sa
 
-    from tabserve import registry
+    from tabserve import adoption
     from tabserve.monitoring.drift import analyze
     from tabserve.monitoring.report import write_reports
     from tabserve.monitoring.sources import logged_models
@@ -89,7 +89,7 @@ def run_drift(
     if url is None or url == "off":
         raise UserError("the prediction log is off (TABSERVE_LOG_DB=off): pass --log-db URL")
     _check_sqlite_exists(url)
-    model_dir = registry.resolve(model_uri, settings)
+    model_dir = adoption.resolve(model_uri, settings)
     engine = make_engine(url)
     try:
         try:

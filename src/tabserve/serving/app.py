@@ -3,7 +3,9 @@ error handler.
 
     RequestMetricsMiddleware → BodyLimitMiddleware → Starlette router
         /predict, /spec                      rest/v1.py
-        /v2/...                              rest/v2.py
+        /v2/...                              rest/v2.py (Open Inference Protocol)
+        /invocations, /ping                  rest/mlflow.py (MLflow's scoring protocol)
+        /v1/models/{name}:predict            rest/kserve_v1.py (KServe v1)
         /health, /ready, /metrics, /docs     rest/ops.py
 
 Starlette, not FastAPI (docs/adr/0006): every route reads its raw body and validates from the
@@ -32,7 +34,7 @@ from tabserve.serving.dataplane import PredictionSink
 from tabserve.serving.errors import ServingError, internal_error, render
 from tabserve.serving.middleware.body import BodyLimitMiddleware
 from tabserve.serving.middleware.metrics import RequestMetricsMiddleware
-from tabserve.serving.rest import ops, v1, v2
+from tabserve.serving.rest import kserve_v1, mlflow, ops, v1, v2
 from tabserve.serving.state import ServerState
 from tabserve.settings import Settings
 
@@ -80,7 +82,13 @@ def create_app(
             yield
 
     # /predict first: it is matched on every request, before the routes no client calls often.
-    routes = [*v1.routes(state), *v2.routes(state), *ops.routes(state)]
+    routes = [
+        *v1.routes(state),
+        *v2.routes(state),
+        *mlflow.routes(state),
+        *kserve_v1.routes(state),
+        *ops.routes(state),
+    ]
     app = Starlette(
         routes=routes,
         middleware=[

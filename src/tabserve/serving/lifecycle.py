@@ -9,7 +9,8 @@ Written once here and used by the app's lifespan, the hot-reload watcher and ``t
 - ``swap``: serve a new plane from now on; the old one drains its in-flight requests and closes.
 - ``load``: the background load of a single-worker server (``/health`` answers at once,
   ``/ready`` is 503 until the swap, or names the error if loading failed).
-- ``watch``: follow a registry alias; a new version is built beside the old one and swapped in
+- ``watch``: follow a registry alias; a new version is fetched in a child process (MLflow and
+  the model's libraries stay out of the server), built beside the old one and swapped in
   without failing a request. Errors keep the old version serving and are retried next poll.
 """
 
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -107,17 +111,54 @@ def _same_model(current: DataPlane, new: ModelDir) -> bool:
     )
 
 
+def fetch_in_subprocess(uri: str, settings: Settings, timeout_s: float = 600.0) -> ModelDir:
+    """``tabserve fetch URI`` in a child process: the model dir it resolved (and adopted).
+
+    Resolving a new version imports MLflow, and adopting a plain MLflow model imports its
+    libraries; doing either in the server would add hundreds of MB to every worker for good.
+    """
+    argv = [sys.executable, "-m", "tabserve", "fetch", uri]
+    if settings.reference is not None:
+        argv += ["--reference", str(settings.reference)]
+    if settings.target:
+        argv += ["--target", settings.target]
+    env = {**os.environ, "TABSERVE_HOME": str(settings.home)}
+    for key, value in (
+        ("TABSERVE_TRACKING_URI", settings.tracking_uri),
+        ("TABSERVE_REGISTRY_URI", settings.registry_uri),
+        ("TABSERVE_CACHE_DIR", settings.cache_dir),
+    ):
+        if value:
+            env[key] = str(value)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise UserError(lines[-1] if lines else f"tabserve fetch exited {done.returncode}")
+    model = ModelDir(Path(done.stdout.strip().splitlines()[-1]))
+    model.check()
+    return model
+
+
 async def watch(state: ServerState, uri: str) -> None:
-    """Poll ``uri`` (``models:/name@alias``) until cancelled; swap when it names a new version."""
+    """Poll ``uri`` (``models:/name@alias``) until cancelled; swap when it names a new version.
+
+    Each poll asks the registry which version the alias names, without importing MLflow
+    (``registry.peek_version``); only a new version is fetched, in a child process.
+    """
+    from tabserve import registry
+
     settings = state.settings
     while True:
         await asyncio.sleep(settings.watch_interval_s)
+        current = state.plane
+        version = await asyncio.to_thread(registry.peek_version, uri, settings)
+        if version is not None and current is not None and version == current.model_version:
+            continue
         try:
-            model_dir = await asyncio.to_thread(resolve, uri, settings)
+            model_dir = await asyncio.to_thread(fetch_in_subprocess, uri, settings)
         except Exception as exc:  # registry down: keep serving what we have
             log.warning("watch: cannot resolve %s: %s", uri, exc)
             continue
-        current = state.plane
         if current is not None and _same_model(current, model_dir):
             continue
         try:

@@ -60,12 +60,22 @@ def _integers(column: np.ndarray) -> np.ndarray:
     return column.astype(np.int64)
 
 
-def _onnx_cast(onnx_type: str) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The cast from validation's column to an ONNX input type (None: none needed)."""
-    if onnx_type in ("tensor(double)", "tensor(string)"):
+def _floats(column: np.ndarray) -> np.ndarray:
+    """A number-coded category's texts ("3", "" for missing) → float64; numbers as they are."""
+    if column.dtype != object:
+        return column
+    return np.array([float(v) if v != "" else np.nan for v in column.tolist()])
+
+
+def _onnx_cast(onnx_type: str, text: bool) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The cast from validation's column to an ONNX input type (None: none needed).
+    ``text``: the feature arrives as text (a category); a numeric input then takes its code."""
+    if onnx_type == "tensor(string)":
         return None
+    if onnx_type == "tensor(double)":
+        return _floats if text else None
     if onnx_type == "tensor(float)":
-        return lambda c: c.astype(np.float32)
+        return lambda c: _floats(c).astype(np.float32)
     if onnx_type == "tensor(int64)":
         return _integers
     if onnx_type == "tensor(bool)":
@@ -101,7 +111,8 @@ class OnnxRuntime:
         missing = {i.name for i in inputs} - set(self.spec.names)
         if missing:
             raise UserError(f"model.onnx expects inputs the feature spec lacks: {sorted(missing)}")
-        self._feeds = [(i.name, _onnx_cast(i.type)) for i in inputs]
+        text = {f.name for f in self.spec.features if f.kind == "categorical"}
+        self._feeds = [(i.name, _onnx_cast(i.type, i.name in text)) for i in inputs]
         outputs = [o.name for o in self._session.get_outputs()]
         self._classifier = self.spec.target.task == "classification"
         if self._classifier:
@@ -140,9 +151,7 @@ def _frame_column(column: np.ndarray, model_input: ModelInput) -> Any:
         return column.astype(np.float32)
     if dtype == "bool":
         return column.astype(bool)
-    if column.dtype == object:  # a float-coded category arrives as its text
-        return np.array([float(v) if v != "" else np.nan for v in column.tolist()])
-    return column
+    return _floats(column)  # a float-coded category arrives as its text
 
 
 def _load_native(model_dir: ModelDir) -> Any:
@@ -165,13 +174,13 @@ def _load_native(model_dir: ModelDir) -> Any:
 class NativeRuntime:
     """The model's own library (its MLflow flavour), fed a DataFrame built from the columns."""
 
-    def __init__(self, model_dir: ModelDir) -> None:
+    def __init__(self, model_dir: ModelDir, *, warn: bool = True) -> None:
         if not model_dir.has_sklearn:
             raise UserError(f"{model_dir.path} holds no MLflow model (no MLmodel file)")
         import pandas as pd  # lazily: only a native model needs pandas
 
         self.name = model_dir.flavor
-        log.warning(
+        (log.warning if warn else log.debug)(
             "native %s runtime: loading the model file from %s; an unpickled file runs code, "
             "so serve only models from a registry you trust (ONNX loads no pickle)",
             self.name,

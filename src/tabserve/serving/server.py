@@ -21,6 +21,8 @@ from tabserve.settings import Settings
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from tabserve.modeldir import ModelDir
+
 ENV_MODEL_DIR = "TABSERVE_SERVE_MODEL_DIR"
 ENV_WATCH_URI = "TABSERVE_SERVE_WATCH_URI"
 ENV_SETTINGS = "TABSERVE_SERVE_SETTINGS"
@@ -28,21 +30,19 @@ ENV_SETTINGS = "TABSERVE_SERVE_SETTINGS"
 GRACEFUL_SHUTDOWN_S = 30
 
 
-def serve(model_uri: str, settings: Settings) -> None:
-    """Resolve the model, then replace this process with a clean server (same PID).
+def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None) -> None:
+    """Replace this process with a clean server for a resolved model (same PID).
 
-    Resolving a ``models:/`` URI imports MLflow (and with it SQLAlchemy, alembic, protobuf...):
-    ~100 MB that no request needs. ``exec`` starts the server in a fresh interpreter that
-    imports only the serving path, so RSS per worker stays small; the PID does not change, so
-    whoever started ``tabserve serve`` can still stop it by PID.
+    Resolving a ``models:/`` URI (the caller's job: ``tabserve.adoption.resolve``) imports
+    MLflow, and adopting a plain MLflow model imports its libraries: hundreds of MB that no
+    request needs. ``exec`` starts the server in a fresh interpreter that imports only the
+    serving path, so RSS per worker stays small; the PID does not change, so whoever started
+    ``tabserve serve`` can still stop it by PID.
     """
-    from tabserve.serving.lifecycle import resolve
-
     if settings.workers < 1:
         raise UserError("--workers must be at least 1")
-    if settings.watch and not model_uri.startswith("models:/"):
+    if settings.watch and not (watch_uri or "").startswith("models:/"):
         raise UserError("--watch follows a registry alias: give a models:/name@alias URI")
-    model_dir = resolve(model_uri, settings)
     if settings.runtime == "onnx" and not model_dir.has_onnx:
         raise UserError(
             f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
@@ -50,8 +50,8 @@ def serve(model_uri: str, settings: Settings) -> None:
         )
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
-    if model_uri.startswith("models:/"):
-        os.environ[ENV_WATCH_URI] = model_uri
+    if watch_uri:
+        os.environ[ENV_WATCH_URI] = watch_uri
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "tabserve.serving.server"])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tabserve import registry
 from tabserve.settings import Settings
-from tabserve.training.evaluation import better, natural, scorer_name
+from tabserve.training.evaluation import better
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,25 +32,17 @@ class Decision:
 def _score_incumbent(
     name: str, version: str, test: pd.DataFrame, metric: str, settings: Settings
 ) -> float | None:
-    """The incumbent's metric on ``test`` (None when it cannot be evaluated on this data)."""
-    import mlflow.sklearn
-
-    from tabserve.training.fit import target_values
-    from tabserve.training.pipeline import prepare_frame
+    """The incumbent's metric on ``test``, answered by its own runtime (None when it cannot be
+    evaluated on this data: other features, other labels, another task)."""
+    from tabserve.training.evaluation import evaluate_model_dir
 
     model_dir = registry.resolve(f"models:/{name}/{version}", settings)
     spec = model_dir.spec()
-    needed = [*spec.names, spec.target.name]
-    if any(column not in test.columns for column in needed):
+    if any(column not in test.columns for column in [*spec.names, spec.target.name]):
         return None
     try:
-        pipeline = mlflow.sklearn.load_model(str(model_dir.path))
-        from sklearn.metrics import get_scorer
-
-        scorer = get_scorer(scorer_name(metric, len(spec.target.classes or [])))
-        prepared = prepare_frame(test, spec)
-        return natural(metric, float(scorer(pipeline, prepared, target_values(test, spec))))
-    except Exception:  # an incompatible incumbent (other labels, other task): fall back
+        return evaluate_model_dir(model_dir, test).get(metric)
+    except Exception:  # an incompatible incumbent: fall back to its recorded metric
         return None
 
 

@@ -21,7 +21,12 @@ from tabserve.settings import Settings
 from tabserve.spec import FeatureSpec
 from tabserve.training.champion import Decision, decide
 from tabserve.training.config import ExperimentConfig, GridConfig
-from tabserve.training.evaluation import DEFAULT_METRIC, evaluate, metrics_for
+from tabserve.training.evaluation import (
+    DEFAULT_METRIC,
+    evaluate,
+    evaluate_model_dir,
+    metrics_for,
+)
 from tabserve.training.onnx_export import ExportResult, export_with_parity
 from tabserve.training.pipeline import prepare_frame
 from tabserve.training.profile import build_spec
@@ -156,15 +161,18 @@ def train(
             model_dir = write_model_dir(
                 Path(tmp) / "model", best.pipeline, spec, export, train_frame, info
             )
+            # Scored as the champion rule scores the incumbent: by the runtime that will
+            # serve it, so the same model registered twice ties exactly.
+            served_metrics = evaluate_model_dir(model_dir, test_frame)
             tags = {
                 registry.TAG_METRIC_NAME: metric,
-                registry.TAG_METRIC_VALUE: repr(best.test_metrics.get(metric, float("nan"))),
+                registry.TAG_METRIC_VALUE: repr(served_metrics.get(metric, float("nan"))),
                 registry.TAG_ONNX: "yes" if export.onnx_bytes else "no",
             }
             version = registry.register_model_dir(
                 model_dir.path, config.registered_model, settings, run_id=run.run_id, tags=tags
             )
-        new_score = best.test_metrics.get(metric)
+        new_score = served_metrics.get(metric)
         if new_score is None:
             decision = Decision(False, None, None, f"no test {metric}: champion unchanged")
         else:

@@ -281,6 +281,92 @@ def build(spec: FeatureSpec, title: str, model_version: str, max_rows: int) -> d
                 },
             }
         }
+    labels = {"type": "object", "required": ["predictions"],
+              "properties": {"predictions": {"type": "array"}}}  # fmt: skip
+    records = {"type": "array", "items": {"$ref": _REF + "Record"}}
+    paths["/invocations"] = {
+        "post": {
+            "summary": "MLflow's scoring protocol (as mlflow models serve)",
+            "tags": ["MLflow"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "description": "exactly one of dataframe_split, dataframe_records, "
+                            "instances, inputs",
+                            "properties": {
+                                "dataframe_split": {
+                                    "type": "object",
+                                    "properties": {
+                                        "columns": {"type": "array", "items": {"type": "string"}},
+                                        "data": {"type": "array", "items": {"type": "array"}},
+                                    },
+                                },
+                                "dataframe_records": records,
+                                "instances": records,
+                                "inputs": records,
+                                "params": {"type": "object"},
+                            },
+                        },
+                        "example": {"dataframe_records": [example]},
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            "responses": {
+                "200": _json_body(labels, "One label or value per record"),
+                "400": BAD,
+                "413": TOO_LARGE,
+                "415": MEDIA,
+                "500": FAILED,
+                "503": NOT_READY,
+            },
+        }
+    }
+    paths["/ping"] = _get("MLflow's health check", {"200": _object("ready"),
+                                                     "503": NOT_READY}, "MLflow")  # fmt: skip
+    paths["/version"] = _get(
+        "tabserve's version (MLflow's /version)",
+        {"200": {"description": "version", "content": {"text/plain": {"schema": {}}}}},
+        "MLflow",
+    )
+    name = _model_params(False)
+    paths["/v1/models/{name}:predict"] = {
+        "post": {
+            "summary": "KServe v1 prediction",
+            "tags": ["KServe v1"],
+            "parameters": name,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["instances"],
+                            "properties": {"instances": records},
+                        },
+                        "example": {"instances": [example]},
+                    }
+                },
+            },
+            "responses": {
+                "200": _json_body(labels, "One label or value per instance"),
+                "400": BAD,
+                "404": UNKNOWN_MODEL,
+                "413": TOO_LARGE,
+                "415": MEDIA,
+                "500": FAILED,
+                "503": NOT_READY,
+            },
+        }
+    }
+    status = _get("KServe v1 model status", {"200": _object("ready"), "404": UNKNOWN_MODEL,
+                                             "503": NOT_READY}, "KServe v1")  # fmt: skip
+    status["get"]["parameters"] = name
+    paths["/v1/models/{name}"] = status
+    paths["/v1/models"] = _get("KServe v1 model list", {"200": _object("models")}, "KServe v1")
     return {
         "openapi": "3.1.0",
         "info": {
