@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.fixtures.servers import running_server
+from tests.helpers.prometheus import sample_sum
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +66,10 @@ def test_two_workers_both_serve_and_metrics_sum_them(
         # Whichever worker answers /metrics, it reports what both workers counted.
         for _ in range(4):
             text = httpx.get(f"{s.url}/metrics").text
-            total = metric_total(text, 'tabserve_requests_total{route="/predict",status="200"}')
+            total = sample_sum(text, "tabserve_requests_total", route="/predict", status="200")
             assert total == n
             assert metric_total(text, "tabserve_predictions_total") == n
-            assert 'tabserve_model_info{name="titanic"' in text
+            assert 'tabserve_model_info{model="titanic"' in text
         s.stop()
     # Each worker draws its own random request-id prefix: the log says who answered what.
     engine = sa.create_engine(log_db)

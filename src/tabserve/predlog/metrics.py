@@ -9,20 +9,24 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 ROWS_WRITTEN = Counter(
-    "tabserve_prediction_log_rows_written",
+    "tabserve_prediction_log_rows_written_total",
     "Prediction-log rows committed to the database (live and replayed from the spool).",
 )
 ROWS_SPOOLED = Counter(
-    "tabserve_prediction_log_rows_spooled",
+    "tabserve_prediction_log_rows_spooled_total",
     "Rows written to the local spool because the database was unreachable or too slow.",
 )
 ROWS_REPLAYED = Counter(
-    "tabserve_prediction_log_rows_replayed",
+    "tabserve_prediction_log_rows_replayed_total",
     "Spooled rows replayed into the database once it was back.",
 )
 ROWS_DROPPED = Counter(
-    "tabserve_prediction_log_dropped",
+    "tabserve_prediction_log_dropped_total",
     "Rows lost because both the in-memory queue and the local spool were full.",
+)
+ROWS_QUARANTINED = Counter(
+    "tabserve_prediction_log_rows_quarantined_total",
+    "Rows the database refused for their content, set aside in the quarantine file (never retried).",
 )
 QUEUE_ROWS = Gauge(
     "tabserve_prediction_log_queue_rows",

@@ -92,7 +92,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestMetricsMiddleware),
+            Middleware(RequestMetricsMiddleware, state=state),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

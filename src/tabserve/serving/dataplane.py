@@ -121,6 +121,8 @@ class DataPlane:
         # Probability keys in answers: class labels as JSON object keys are strings.
         self.class_keys: list[str] = [str(c) for c in self.classes]
         self.max_rows = max_rows
+        self._served = (self.model_name, self.model_version)
+        self._batch_rows = metrics.BATCH_SIZE.labels(*self._served)
         self.in_flight = 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tabserve-runtime")
         self._batcher: DynamicBatcher | None = None
@@ -136,11 +138,11 @@ class DataPlane:
                 self._run,
                 self.batching,
                 self._executor,
-                on_batch=metrics.BATCH_SIZE.observe,
-                on_delay=metrics.QUEUE_DELAY.observe,
+                on_batch=self._batch_rows.observe,
+                on_delay=metrics.QUEUE_DELAY.labels(*self._served).observe,
             )
             self._batcher.start()
-        metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(1)
+        metrics.MODEL_INFO.labels(*self._served, self.runtime.name).set(1)
         # After the model is loaded and warm: what is alive now lives as long as the plane.
         freeze_heap()
 
@@ -154,7 +156,7 @@ class DataPlane:
             self._batcher = None
         # The runtime thread is not shut down: a request that took this plane just before a
         # swap may still need it; the executor's thread ends when the plane is collected.
-        metrics.MODEL_INFO.labels(self.model_name, self.model_version, self.runtime.name).set(0)
+        metrics.MODEL_INFO.labels(*self._served, self.runtime.name).set(0)
 
     # ---- validation (the row limit once for every protocol; counts the metric) ------------
 
@@ -182,12 +184,11 @@ class DataPlane:
             self._count_errors(exc)
             raise
 
-    @staticmethod
-    def _count_errors(exc: ValidationFailed) -> None:
+    def _count_errors(self, exc: ValidationFailed) -> None:
         for d in exc.details:
             # An extra field's name is the client's text: keep it out of label values.
             field = "(extra)" if d["reason"] == "extra_field" else str(d.get("field") or "(record)")
-            metrics.VALIDATION_ERRORS.labels(field, d["reason"]).inc()
+            metrics.VALIDATION_ERRORS.labels(*self._served, field, d["reason"]).inc()
 
     # ---- prediction ----------------------------------------------------------------------------
 
@@ -202,10 +203,10 @@ class DataPlane:
             if self._batcher is not None:
                 prediction = await self._batcher.submit(batch.columns, batch.n_rows)
             elif batch.n_rows <= INLINE_MAX_ROWS:
-                metrics.BATCH_SIZE.observe(batch.n_rows)
+                self._batch_rows.observe(batch.n_rows)
                 prediction = self._run(batch.columns)
             else:
-                metrics.BATCH_SIZE.observe(batch.n_rows)
+                self._batch_rows.observe(batch.n_rows)
                 loop = asyncio.get_running_loop()
                 prediction = await loop.run_in_executor(self._executor, self._run, batch.columns)
         except Exception as exc:
@@ -226,7 +227,7 @@ class DataPlane:
         self, batch: Batch, prediction: Prediction, latency_s: float, request_id: str | None
     ) -> None:
         for name in batch.ood_fields:
-            metrics.OOD_WARNINGS.labels(name).inc()
+            metrics.OOD_WARNINGS.labels(*self._served, name).inc()
         if self.is_classifier:
             self._count_classes(prediction.labels)
         if self.prediction_log is not None:
@@ -259,6 +260,6 @@ class DataPlane:
         key = label.item() if hasattr(label, "item") else label
         counter = self._class_counters.get(key)
         if counter is None:
-            counter = metrics.PREDICTIONS.labels(str(key))
+            counter = metrics.PREDICTIONS.labels(*self._served, str(key))
             self._class_counters[key] = counter
         return counter

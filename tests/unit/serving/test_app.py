@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from tabserve.serving.app import create_app
 from tabserve.settings import Settings
+from tests.helpers.prometheus import sample_sum
 
 RECORD = {
     "Pclass": 3,
@@ -42,12 +43,8 @@ def client(titanic_model_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def metric(client: TestClient, prefix: str) -> float:
-    total = 0.0
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(prefix):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    return sample_sum(client.get("/metrics").text, name, **labels)
 
 
 def test_one_record(client: TestClient) -> None:
@@ -69,7 +66,7 @@ def test_array_of_records(client: TestClient) -> None:
 
 
 def test_validation_error_body_and_metric(client: TestClient) -> None:
-    before = metric(client, 'tabserve_validation_errors_total{field="Age",reason="wrong_type"}')
+    before = metric(client, "tabserve_validation_errors_total", field="Age", reason="wrong_type")
     r = client.post("/predict", json=[RECORD, {**RECORD, "Age": "22", "Sex": "robot"}])
     assert r.status_code == 400
     body = r.json()
@@ -80,7 +77,7 @@ def test_validation_error_body_and_metric(client: TestClient) -> None:
     ]
     assert all(d["message"] for d in body["details"])
     assert len(r.content) < 600  # names the problems; echoes neither the payload nor the schema
-    after = metric(client, 'tabserve_validation_errors_total{field="Age",reason="wrong_type"}')
+    after = metric(client, "tabserve_validation_errors_total", field="Age", reason="wrong_type")
     assert after == before + 1
 
 
@@ -110,10 +107,10 @@ def test_a_nullable_feature_may_be_omitted(client: TestClient) -> None:
 
 
 def test_ood_warning_in_answer_and_metric(client: TestClient) -> None:
-    before = metric(client, 'tabserve_ood_warnings_total{field="Age"}')
+    before = metric(client, "tabserve_ood_warnings_total", field="Age", model="titanic")
     body = client.post("/predict", json={**RECORD, "Age": 300}).json()
     assert body["warnings"] and "Age" in body["warnings"][0]
-    assert metric(client, 'tabserve_ood_warnings_total{field="Age"}') == before + 1
+    assert metric(client, "tabserve_ood_warnings_total", field="Age", model="titanic") == before + 1
 
 
 @pytest.mark.parametrize(
@@ -171,14 +168,19 @@ def test_spec_and_docs_come_from_the_model(client: TestClient, titanic_model_dir
 
 
 def test_metrics_count_requests_batches_and_classes(client: TestClient) -> None:
-    before = metric(client, 'tabserve_requests_total{route="/predict",status="200"}')
+    before = metric(
+        client, "tabserve_requests_total", route="/predict", status="200", model="titanic"
+    )
     classes_before = metric(client, "tabserve_predictions_total")
     client.post("/predict", json=[RECORD, RECORD, RECORD])
     text = client.get("/metrics").text
-    assert metric(client, 'tabserve_requests_total{route="/predict",status="200"}') == before + 1
+    assert (
+        metric(client, "tabserve_requests_total", route="/predict", status="200", model="titanic")
+        == before + 1
+    )
     assert metric(client, "tabserve_predictions_total") == classes_before + 3
     assert "tabserve_batch_rows_bucket" in text and "tabserve_queue_delay_seconds_bucket" in text
-    assert 'tabserve_model_info{name="titanic"' in text
+    assert 'tabserve_model_info{model="titanic"' in text
     assert "tabserve_request_duration_seconds_bucket" in text
 
 

@@ -133,16 +133,38 @@ def test_row_limit_is_the_data_planes_for_records_and_columns(tmp_path: Path) ->
 
 def test_validation_failures_are_counted_by_field_and_reason(tmp_path: Path) -> None:
     plane = DataPlane(fake_model(tmp_path), FakeRuntime())
-    before = counter("tabserve_validation_errors_total", field="city", reason="unknown_category")
-    extra = counter("tabserve_validation_errors_total", field="(extra)", reason="extra_field")
+    before = counter(
+        "tabserve_validation_errors_total",
+        model="fake",
+        version="7",
+        field="city",
+        reason="unknown_category",
+    )
+    extra = counter(
+        "tabserve_validation_errors_total",
+        model="fake",
+        version="7",
+        field="(extra)",
+        reason="extra_field",
+    )
     with pytest.raises(ValidationFailed):
         plane.validate_records([{"x": 1.0, "city": "zz", "secret-field-name": 1}])
-    after = counter("tabserve_validation_errors_total", field="city", reason="unknown_category")
+    after = counter(
+        "tabserve_validation_errors_total",
+        model="fake",
+        version="7",
+        field="city",
+        reason="unknown_category",
+    )
     assert after == before + 1
     # The client's key never becomes a label value (it would grow the label set without bound).
-    assert counter("tabserve_validation_errors_total", field="(extra)", reason="extra_field") == (
-        extra + 1
-    )
+    assert counter(
+        "tabserve_validation_errors_total",
+        model="fake",
+        version="7",
+        field="(extra)",
+        reason="extra_field",
+    ) == (extra + 1)
 
 
 @pytest.mark.parametrize("batching", [True, False])

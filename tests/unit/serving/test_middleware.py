@@ -6,6 +6,7 @@ import gzip
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -40,7 +41,7 @@ def client() -> Iterator[TestClient]:
     app = Starlette(
         routes=[Route("/echo/{thing}", echo, methods=["POST"])],
         middleware=[
-            Middleware(RequestMetricsMiddleware),
+            Middleware(RequestMetricsMiddleware, state=SimpleNamespace(plane=None)),
             Middleware(BodyLimitMiddleware, max_body_bytes=LIMIT),
         ],
         exception_handlers={ServingError: render, HTTPException: render},
@@ -129,7 +130,7 @@ def test_unknown_encodings_are_415(client: TestClient) -> None:
 
 
 def sample(route: str, status: str) -> float:
-    labels = {"route": route, "status": status}
+    labels = {"route": route, "status": status, "model": "", "version": ""}
     return REGISTRY.get_sample_value("tabserve_requests_total", labels) or 0.0
 
 

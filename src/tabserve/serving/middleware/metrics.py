@@ -1,9 +1,10 @@
-"""Request metrics: one count per (route, status) and a latency histogram per route.
+"""Request metrics: a count per (route, status), latency per route, the in-flight gauge.
 
 Outermost middleware, so it sees every answer, including the 413/415 the body middleware sends
 before any route runs. Routes are labelled by their path template (``/v2/models/{name}/infer``),
-never by the raw path: a client must not be able to grow the label set. Label children are
-cached, since ``.labels()`` costs a lock and a dict build per call.
+never by the raw path: a client must not be able to grow the label set. Each observation carries
+the model and version serving when the request ended (read from the ServerState), so a hot
+reload starts new series. Label children are cached: ``.labels()`` costs a lock and a dict build.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabserve.serving import metrics
+from tabserve.serving.state import ServerState
 
 
 class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
         self.app = app
-        self._counters: dict[tuple[str, int], Any] = {}
-        self._latency: dict[str, Any] = {}
+        self.state = state
+        self._counters: dict[tuple[str, int, str, str], Any] = {}
+        self._latency: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,20 +38,27 @@ class RequestMetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            metrics.IN_FLIGHT.dec()
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self._observe(path, status, time.perf_counter() - started)
 
     def _observe(self, route: str, status: int, seconds: float) -> None:
-        key = (route, status)
+        plane = self.state.plane
+        model, version = (plane.model_name, plane.model_version) if plane else ("", "")
+        key = (route, status, model, version)
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._counters[key] = metrics.REQUESTS.labels(route, str(status))
+            counter = self._counters[key] = metrics.REQUESTS.labels(
+                route, str(status), model, version
+            )
         counter.inc()
-        hist = self._latency.get(route)
+        where = (route, model, version)
+        hist = self._latency.get(where)
         if hist is None:
-            hist = self._latency[route] = metrics.LATENCY.labels(route)
+            hist = self._latency[where] = metrics.LATENCY.labels(*where)
         hist.observe(seconds)
