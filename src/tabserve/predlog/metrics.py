@@ -26,7 +26,7 @@ ROWS_DROPPED = Counter(
 )
 ROWS_QUARANTINED = Counter(
     "tabserve_prediction_log_rows_quarantined_total",
-    "Rows the database refused for their content, set aside in the quarantine file (never retried).",
+    "Rows the database refused for their content, set aside in a quarantine file, never retried.",
 )
 QUEUE_ROWS = Gauge(
     "tabserve_prediction_log_queue_rows",
