@@ -84,9 +84,7 @@ OOD_WARNINGS = Counter(
     "Values outside the training range, by feature",
     [*SERVED, "field"],
 )
-PREDICTIONS = Counter(
-    "tabserve_predictions_total", "Predicted rows by class", [*SERVED, "label"]
-)
+PREDICTIONS = Counter("tabserve_predictions_total", "Predicted rows by class", [*SERVED, "label"])
 MODEL_INFO = Gauge(
     "tabserve_model_info",
     "The model being served (value 1; 0 once replaced)",
