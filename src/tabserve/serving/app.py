@@ -1,16 +1,14 @@
-"""The ASGI application: routes of every protocol over one ServerState, two middlewares, one
-error handler.
+"""The ASGI application uvicorn runs: every concern that spans routes, once, then the route.
 
-    RequestMetricsMiddleware → BodyLimitMiddleware → Starlette router
-        /predict, /spec                      rest/v1.py
-        /v2/...                              rest/v2.py (Open Inference Protocol)
-        /invocations, /ping                  rest/mlflow.py (MLflow's scoring protocol)
-        /v1/models/{name}:predict            rest/kserve_v1.py (KServe v1)
-        /health, /ready, /metrics, /docs     rest/ops.py
+    a request ─► in-flight gauge, timer ─► route match (404/405) ─► the route's handler
+                  (body read through body.py's limits) ─► Reply ─► bytes
+               ◄─ every ServingError raised on the way, as the one error envelope
+               ◄─ request metrics (route template, status, model, version)
 
-Starlette, not FastAPI (docs/adr/0006): every route reads its raw body and validates from the
-FeatureSpec, and the OpenAPI document is written from the spec (rest/openapi.py), so FastAPI's
-request models and dependency injection would only add layers to each request.
+Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops) as closures over one ServerState.
+This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,
+middleware stack and request/response objects cost more per request than tabserve's whole
+validation, and none of it is needed — every route reads its raw body and writes bytes.
 
 The model loads in the lifespan (lifecycle.py): in the background for one process, so /health
 answers at once and /ready says 503 until the runtime is built and warmed up; before accepting
@@ -19,24 +17,29 @@ connections when several workers share a socket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+import time
 from pathlib import Path
 from typing import Any, Literal
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-
 from tabserve.modeldir import ModelDir
-from tabserve.serving import lifecycle
+from tabserve.serving import body, lifecycle, metrics
 from tabserve.serving.dataplane import PredictionSink
-from tabserve.serving.errors import ServingError, internal_error, render
-from tabserve.serving.middleware.body import BodyLimitMiddleware
-from tabserve.serving.middleware.metrics import RequestMetricsMiddleware
+from tabserve.serving.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RuntimeFailure,
+    ServingError,
+    asgi_response,
+)
+from tabserve.serving.http import Call, NoRoute, Reply, Route, Router
+from tabserve.serving.request_metrics import UNMATCHED, RequestMetrics
 from tabserve.serving.rest import kserve_v1, mlflow, ops, v1, v2
 from tabserve.serving.state import ServerState
 from tabserve.settings import Settings
+
+log = logging.getLogger("tabserve.serving")
 
 FROM_SETTINGS: Literal["settings"] = "settings"
 
@@ -47,6 +50,104 @@ def _log_from_settings(settings: Settings) -> Any:
     return PredictionLog.from_settings(settings)
 
 
+class TabserveApp:
+    """One model's server as an ASGI callable (see the module docstring)."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        model_dir: ModelDir,
+        routes: list[Route],
+        *,
+        open_log: Any,
+        load_in_background: bool,
+        watch_uri: str | None,
+    ) -> None:
+        self.state = state
+        self.model_dir = model_dir
+        self.router = Router(routes)
+        self.metrics = RequestMetrics(state)
+        self._open_log = open_log
+        self._load_in_background = load_in_background
+        self._watch_uri = watch_uri
+        self._limit = state.settings.max_body_bytes
+
+    @property
+    def routes(self) -> list[Route]:
+        return self.router.routes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        label = UNMATCHED
+        status = 500
+        try:
+            try:
+                route, params = self.router.match(scope["method"], scope["path"])
+            except NoRoute as missing:
+                if missing.allowed:
+                    error = MethodNotAllowed(f"{scope['method']} is not allowed on {scope['path']}")
+                    error.headers = {"allow": ", ".join(sorted(set(missing.allowed)))}
+                    raise error from None
+                raise NotFound(f"no endpoint {scope['path']}") from None
+            label = route.path
+            call = Call(scope, body.reader(scope, receive, self._limit), params)
+            reply = await route.handler(call)
+            status = reply.status
+            await _send(send, reply, head=scope["method"] == "HEAD")
+        except ServingError as exc:
+            status = exc.status
+            await asgi_response(send, exc, close=isinstance(exc, PayloadTooLarge))
+        except Exception:  # a bug: JSON 500, the traceback in the server log only
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            status = 500
+            await asgi_response(send, RuntimeFailure("internal server error"))
+        finally:
+            metrics.IN_FLIGHT.dec()
+            self.metrics.observe(label, status, time.perf_counter() - started)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        running = lifecycle.running(
+            self.state,
+            self.model_dir,
+            open_log=self._open_log,
+            load_in_background=self._load_in_background,
+            watch_uri=self._watch_uri,
+        )
+        try:
+            await running.__aenter__()
+        except Exception as exc:
+            log.exception("startup failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        assert message["type"] == "lifespan.shutdown"
+        try:
+            await running.__aexit__(None, None, None)
+        finally:
+            await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _send(send: Any, reply: Reply, *, head: bool = False) -> None:
+    headers = [
+        (b"content-type", reply.media_type),
+        (b"content-length", str(len(reply.body)).encode()),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else reply.body})
+
+
 def create_app(
     settings: Settings,
     model: ModelDir | str | Path,
@@ -54,11 +155,13 @@ def create_app(
     prediction_log: PredictionSink | Literal["settings"] | None = FROM_SETTINGS,
     watch_uri: str | None = None,
     load_in_background: bool = True,
-) -> Starlette:
+) -> TabserveApp:
     """The app for one model. ``prediction_log``: a sink, None, or built from settings.
 
     ``watch_uri`` (a ``models:/name@alias`` URI) enables hot reload when ``settings.watch``;
-    by default it is ``model`` itself when that is a registry URI.
+    by default it is ``model`` itself when that is a registry URI. ``load_in_background``:
+    True answers /health at once and /ready 503 while the model loads (one process); False
+    loads before the process accepts connections (several workers on one socket).
     """
     model_dir = lifecycle.resolve(model, settings)
     if watch_uri is None and isinstance(model, str) and model.startswith("models:/"):
@@ -70,18 +173,7 @@ def create_app(
             return _log_from_settings(settings)
         return prediction_log
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with lifecycle.running(
-            state,
-            model_dir,
-            open_log=open_log,
-            load_in_background=load_in_background,
-            watch_uri=watch_uri,
-        ):
-            yield
-
-    # /predict first: it is matched on every request, before the routes no client calls often.
+    # /predict first: exact paths are one dict lookup, in any order; templates in this order.
     routes = [
         *v1.routes(state),
         *v2.routes(state),
@@ -89,17 +181,11 @@ def create_app(
         *kserve_v1.routes(state),
         *ops.routes(state),
     ]
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(RequestMetricsMiddleware, state=state),
-            Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
-        ],
-        exception_handlers={
-            ServingError: render,
-            HTTPException: render,
-            Exception: internal_error,
-        },
-        lifespan=lifespan,
+    return TabserveApp(
+        state,
+        model_dir,
+        routes,
+        open_log=open_log,
+        load_in_background=load_in_background,
+        watch_uri=watch_uri,
     )
-    return app

@@ -17,8 +17,9 @@ v1 keeps ``"validation failed"`` as the line and puts the fields in ``details``;
 show only the line, so their ValidationFailed carries a summary naming the first few fields
 (``summarized()``). Messages never echo more than 40 characters of a client's value.
 
-Routes raise; ``render`` (Starlette handler) and ``asgi_response`` (middleware, before any route)
-turn the exception into bytes. Nothing else builds an error body.
+Routes, codecs and the data plane raise; the app (app.py) sends ``asgi_response`` for any of
+them, whether a route raised it or the app answered before a route ran (limits, auth, load).
+Nothing else builds an error body.
 """
 
 from __future__ import annotations
@@ -111,35 +112,6 @@ class NotReady(ServingError):
 
 class RuntimeFailure(ServingError):
     status = 500
-
-
-def render(request: Any, exc: Exception) -> Any:
-    """Starlette exception handler: a ServingError (or Starlette's own 404/405) as JSON."""
-    from starlette.responses import Response
-
-    error = exc if isinstance(exc, ServingError) else from_http_exception(exc, request)
-    return Response(
-        error.body(), status_code=error.status, media_type="application/json", headers=error.headers
-    )
-
-
-def from_http_exception(exc: Exception, request: Any) -> ServingError:
-    """Starlette raises HTTPException for unmatched paths and methods: same envelope."""
-    status = int(getattr(exc, "status_code", 500))
-    path = getattr(getattr(request, "url", None), "path", "")
-    if status == 404:
-        return NotFound(f"no endpoint {path}")
-    if status == 405:
-        return MethodNotAllowed(f"{request.method} is not allowed on {path}")
-    return ServingError(str(getattr(exc, "detail", "error")), status=status)
-
-
-def internal_error(request: Any, exc: Exception) -> Any:
-    """The last resort for a bug: JSON 500 with no traceback (the server log has it)."""
-    from starlette.responses import Response
-
-    error = RuntimeFailure(f"internal server error ({type(exc).__name__})")
-    return Response(error.body(), status_code=500, media_type="application/json")
 
 
 async def asgi_response(send: Any, error: ServingError, *, close: bool = False) -> None:

@@ -19,9 +19,8 @@ from tabserve.errors import UserError
 from tabserve.settings import Settings
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
     from tabserve.modeldir import ModelDir
+    from tabserve.serving.app import TabserveApp
 
 ENV_MODEL_DIR = "TABSERVE_SERVE_MODEL_DIR"
 ENV_WATCH_URI = "TABSERVE_SERVE_WATCH_URI"
@@ -82,7 +81,7 @@ def run_uvicorn() -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> TabserveApp:
     """uvicorn factory run in each worker: the app for the directory the parent resolved."""
     import logging
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -23,15 +25,30 @@ from tabserve.serving import errors
 def test_each_error_renders_its_status_and_the_envelope(
     error: errors.ServingError, status: int
 ) -> None:
-    response = errors.render(None, error)
-    assert response.status_code == status
-    body = orjson.loads(response.body)
+    sent = answer(error)
+    assert sent[0]["status"] == status
+    body = orjson.loads(sent[1]["body"])
     assert set(body) <= {"error", "details"} and isinstance(body["error"], str)
-    assert response.headers["content-type"] == "application/json"
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+
+
+def answer(error: errors.ServingError, **kw: bool) -> list[dict]:
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(errors.asgi_response(send, error, **kw))
+    return sent
 
 
 def test_not_ready_tells_clients_when_to_come_back() -> None:
-    assert errors.render(None, errors.NotReady("loading")).headers["retry-after"] == "1"
+    assert (b"retry-after", b"1") in answer(errors.NotReady("loading"))[0]["headers"]
+
+
+def test_an_oversized_body_closes_the_connection() -> None:
+    headers = answer(errors.PayloadTooLarge("big"), close=True)[0]["headers"]
+    assert (b"connection", b"close") in headers
 
 
 def test_a_v2_summary_names_the_first_fields_and_counts_the_rest() -> None:

@@ -4,34 +4,30 @@ batching, metrics, the prediction log)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 import tabserve
 from tabserve.serving.codecs import mlflow
-from tabserve.serving.rest.v1 import json_response
+from tabserve.serving.http import Call, Reply, Route
 from tabserve.serving.state import ServerState
 
 
 def routes(state: ServerState) -> list[Route]:
-    async def invocations(request: Request) -> Response:
-        body = await request.body()
+    async def invocations(call: Call) -> Reply:
+        body = await call.body()
         plane = state.ready_plane()
-        records = mlflow.decode(body, request.headers.get("content-type", ""), plane.spec)
+        records = mlflow.decode(body, call.header(b"content-type"), plane.spec)
         batch = plane.validate_records(records)
-        prediction = await plane.predict(batch, request.headers.get("x-request-id"))
-        return json_response(mlflow.encode(prediction.labels))
+        prediction = await plane.predict(batch, call.header(b"x-request-id") or None)
+        return Reply(mlflow.encode(prediction.labels))
 
-    async def ping(request: Request) -> Response:
+    async def ping(call: Call) -> Reply:
         state.ready_plane()
-        return Response(b"\n", media_type="application/json")
+        return Reply(b"\n")
 
-    async def version(request: Request) -> Response:
-        return Response(tabserve.__version__.encode(), media_type="text/plain")
+    async def version(call: Call) -> Reply:
+        return Reply(tabserve.__version__.encode(), media_type=b"text/plain")
 
     return [
-        Route("/invocations", invocations, methods=["POST"]),
-        Route("/ping", ping, methods=["GET"]),
-        Route("/version", version, methods=["GET"]),
+        Route("/invocations", invocations, ("POST",)),
+        Route("/ping", ping),
+        Route("/version", version),
     ]

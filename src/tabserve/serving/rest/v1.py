@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from tabserve.serving.codecs import v1
 from tabserve.serving.errors import UnsupportedMediaType
+from tabserve.serving.http import Call, Reply, Route
 from tabserve.serving.state import ServerState
 
 
@@ -16,21 +13,16 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def json_response(content: bytes, status: int = 200) -> Response:
-    return Response(content, status_code=status, media_type="application/json")
-
-
 def routes(state: ServerState) -> list[Route]:
-    async def predict(request: Request) -> Response:
-        if not is_json(request.headers.get("content-type", "")):
+    async def predict(call: Call) -> Reply:
+        if not is_json(call.header(b"content-type")):
             raise UnsupportedMediaType("send the body as application/json")
-        body = await request.body()
+        body = await call.body()
         plane = state.ready_plane()
         records, single = v1.decode(body)
         batch = plane.validate_records(records, indexed=not single)
-        # The client's X-Request-ID (when sent) keys the prediction log rows, for correlation.
-        prediction = await plane.predict(batch, request.headers.get("x-request-id"))
-        return json_response(
+        prediction = await plane.predict(batch, call.header(b"x-request-id") or None)
+        return Reply(
             v1.encode(
                 single=single,
                 class_keys=plane.class_keys,
@@ -42,10 +34,7 @@ def routes(state: ServerState) -> list[Route]:
             )
         )
 
-    async def spec(request: Request) -> Response:
-        return json_response(state.ready_plane().spec.to_json())
+    async def spec(call: Call) -> Reply:
+        return Reply(state.ready_plane().spec.to_json())
 
-    return [
-        Route("/predict", predict, methods=["POST"]),
-        Route("/spec", spec, methods=["GET"]),
-    ]
+    return [Route("/predict", predict, ("POST",)), Route("/spec", spec)]

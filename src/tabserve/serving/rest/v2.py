@@ -9,9 +9,7 @@ the first offending fields, since v2 clients rarely print ``details``.
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+import orjson
 
 import tabserve
 from tabserve.serving.codecs import v2_model
@@ -24,16 +22,14 @@ from tabserve.serving.codecs.v2 import (
 )
 from tabserve.serving.dataplane import DataPlane
 from tabserve.serving.errors import SUMMARY_ITEMS, BadRequest, NotFound, ValidationFailed
-from tabserve.serving.rest.v1 import json_response
+from tabserve.serving.http import Call, Reply, Route
 from tabserve.serving.state import ServerState
 
 EXTENSIONS = ["binary_tensor_data", "model_configuration"]
 
 
-def _json(content: object, status: int = 200) -> Response:
-    import orjson
-
-    return json_response(orjson.dumps(content), status)
+def _json(content: object, status: int = 200) -> Reply:
+    return Reply(orjson.dumps(content), status)
 
 
 def _selected_outputs(
@@ -51,11 +47,11 @@ def _selected_outputs(
 
 
 def routes(state: ServerState) -> list[Route]:
-    def model(request: Request) -> DataPlane:
+    def model(call: Call) -> DataPlane:
         """The plane serving now, if it is the model (and version) the path names."""
         plane = state.ready_plane()
-        name = request.path_params["name"]
-        version = request.path_params.get("version")
+        name = call.path_params["name"]
+        version = call.path_params.get("version")
         if name != plane.model_name:
             raise NotFound(f"unknown model '{name}'; this server serves '{plane.model_name}'")
         if version is not None and version != plane.model_version:
@@ -65,30 +61,30 @@ def routes(state: ServerState) -> list[Route]:
             )
         return plane
 
-    async def server_metadata(request: Request) -> Response:
+    async def server_metadata(call: Call) -> Reply:
         return _json(
             {"name": "tabserve", "version": tabserve.__version__, "extensions": EXTENSIONS}
         )
 
-    async def server_live(request: Request) -> Response:
+    async def server_live(call: Call) -> Reply:
         return _json({"live": True})
 
-    async def server_ready(request: Request) -> Response:
+    async def server_ready(call: Call) -> Reply:
         state.ready_plane()
         return _json({"ready": True})
 
-    async def model_metadata(request: Request) -> Response:
-        plane = model(request)
+    async def model_metadata(call: Call) -> Reply:
+        plane = model(call)
         return _json(
             v2_model.metadata(plane.spec, plane.model_name, plane.model_version, plane.runtime.name)
         )
 
-    async def model_ready(request: Request) -> Response:
-        plane = model(request)
+    async def model_ready(call: Call) -> Reply:
+        plane = model(call)
         return _json({"name": plane.model_name, "ready": True, "version": plane.model_version})
 
-    async def model_config(request: Request) -> Response:
-        plane = model(request)
+    async def model_config(call: Call) -> Reply:
+        plane = model(call)
         batching = plane.batching
         return _json(
             v2_model.config(
@@ -100,10 +96,10 @@ def routes(state: ServerState) -> list[Route]:
             )
         )
 
-    async def infer(request: Request) -> Response:
-        plane = model(request)
-        body = await request.body()
-        decoded = decode_request(body, request.headers.get(HEADER_LENGTH))
+    async def infer(call: Call) -> Reply:
+        plane = model(call)
+        body = await call.body()
+        decoded = decode_request(body, call.header(HEADER_LENGTH.encode()) or None)
         try:
             batch = plane.validate_columns(decoded.columns, decoded.n_rows)
         except ValidationFailed as exc:
@@ -119,24 +115,24 @@ def routes(state: ServerState) -> list[Route]:
             parameters={"warnings": warnings} if warnings else None,
         )
         if header_length is None:
-            return json_response(content)
-        return Response(
+            return Reply(content)
+        return Reply(
             content,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(header_length)},
+            media_type=b"application/octet-stream",
+            headers=[(b"inference-header-content-length", str(header_length).encode())],
         )
 
     model_paths = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
     out = [
-        Route("/v2", server_metadata, methods=["GET"]),
-        Route("/v2/health/live", server_live, methods=["GET"]),
-        Route("/v2/health/ready", server_ready, methods=["GET"]),
+        Route("/v2", server_metadata),
+        Route("/v2/health/live", server_live),
+        Route("/v2/health/ready", server_ready),
     ]
     for base in model_paths:
         out += [
-            Route(base, model_metadata, methods=["GET"]),
-            Route(f"{base}/ready", model_ready, methods=["GET"]),
-            Route(f"{base}/config", model_config, methods=["GET"]),
-            Route(f"{base}/infer", infer, methods=["POST"]),
+            Route(base, model_metadata),
+            Route(f"{base}/ready", model_ready),
+            Route(f"{base}/config", model_config),
+            Route(f"{base}/infer", infer, ("POST",)),
         ]
     return out
