@@ -90,3 +90,28 @@ def test_postgres_down_at_shutdown_keeps_rows_for_the_next_start(
     assert second.flush(30), second.stats()
     second.close()
     assert _counts(postgres_database) == (400, 400)
+
+
+def test_a_row_postgres_refuses_is_quarantined_not_retried_forever(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("tabserve_prediction_log_rows_quarantined_total") or 0.0
+    spool_dir = tmp_path / "spool"
+    plog = PredictionLog(postgres_database, spool_dir=spool_dir, retry_interval_s=0.2)
+    for i in range(200):
+        # PostgreSQL cannot store a NUL character as text: a row it refuses for its content.
+        client_id = "poison\x00id" if i == 77 else f"client-{i}"
+        plog.submit(f"req-{i}", "titanic", "1", COLUMNS, 2, np.array([0, 1]),
+                    client_request_id=client_id)  # fmt: skip
+    assert plog.flush(30), plog.stats()
+    stats = plog.stats()
+    plog.close()
+    assert stats["quarantined"] == 2 and stats["dropped"] == 0, stats
+    assert _counts(postgres_database) == (398, 398)  # every other row, once
+    quarantined = [p for p in spool_dir.glob("quarantine-*.jsonl")]
+    assert len(quarantined) == 1 and quarantined[0].read_text().count("req-77") == 2
+    assert not list(spool_dir.glob("spool-*.jsonl"))  # nothing left to retry
+    after = REGISTRY.get_sample_value("tabserve_prediction_log_rows_quarantined_total") or 0.0
+    assert after - before == 2

@@ -1,4 +1,5 @@
-"""An append-only local spool for log rows the database could not take (down or too slow).
+"""An append-only local spool for log rows the database could not take (down or too slow),
+and the inbox files a server writes when its writer process cannot take entries.
 
 Rows are JSON lines in segment files ``spool-<pid>-<seq>.jsonl``. Each process appends only to
 its own active segment, so several server workers can share one directory. To replay, the writer
@@ -15,6 +16,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +26,8 @@ import orjson
 log = logging.getLogger(__name__)
 
 SEGMENT_RE = re.compile(r"^spool-(\d+)-(\d+)\.jsonl$")
+# Entries a server process wrote itself while its writer process could not take them.
+INBOX_RE = re.compile(r"^inbox-(\d+)-(\d+)\.jsonl$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -33,6 +37,25 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def write_inbox(directory: Path, lines: list[bytes], max_bytes: int) -> bool:
+    """Write entry lines as one complete inbox file (renamed into place whole); False when the
+    spool directory already holds ``max_bytes`` or the disk refuses."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = b"".join(lines)
+    try:
+        used = sum(p.stat().st_size for p in directory.iterdir() if p.suffix == ".jsonl")
+        if used + len(data) > max_bytes:
+            return False
+        final = directory / f"inbox-{os.getpid()}-{time.time_ns()}.jsonl"
+        part = final.with_suffix(".part")
+        part.write_bytes(data)
+        os.replace(part, final)
+    except OSError as exc:
+        log.error("prediction log: cannot write to %s: %s", directory, exc)
+        return False
     return True
 
 

@@ -1,9 +1,12 @@
 """The prediction-log table and the few statements run against it (SQLAlchemy Core).
 
 One table, the same code for SQLite (the embedded default, in WAL mode) and PostgreSQL. The
-primary key is (request_id, record_index) and every insert is ``ON CONFLICT DO NOTHING``, so
-replaying a spool, or a batch whose commit was not acknowledged, never duplicates a row.
-Timestamps are naive UTC on both dialects so window queries compare the same way everywhere.
+primary key is (request_id, record_index) — the server's own request id, unique by
+construction — and every insert is ``ON CONFLICT DO NOTHING``, so replaying a spool, or a batch
+whose commit was not acknowledged, never duplicates a row. The client's ``X-Request-ID`` is
+kept in its own column for correlation: a client cannot collide with another request's key or
+make a row too long for it. Timestamps are naive UTC on both dialects so window queries compare
+the same way everywhere.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+
+from tabserve.predlog.entries import CLIENT_ID_MAX
 
 TABLE_NAME = "predictions"
 
@@ -35,6 +40,8 @@ predictions = sa.Table(
     sa.Column("probabilities", sa.JSON),
     sa.Column("latency_ms", sa.Float),
     sa.Column("status", sa.String(16), nullable=False),
+    # Added after the first release: ensure_schema adds it to older tables.
+    sa.Column("client_request_id", sa.String(CLIENT_ID_MAX)),
 )
 sa.Index("ix_predictions_model_ts", predictions.c.model_name, predictions.c.ts)
 
@@ -81,12 +88,28 @@ def make_engine(url: str, *, connect_timeout_s: int = 5) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the table if missing; tolerate another process creating it at the same time."""
+    """Create the table if missing, add columns a newer tabserve writes; tolerate another
+    process doing the same at the same time."""
     try:
         metadata.create_all(engine, checkfirst=True)
     except sa.exc.DBAPIError:
         if not sa.inspect(engine).has_table(TABLE_NAME):
             raise
+    present = {c["name"] for c in sa.inspect(engine).get_columns(TABLE_NAME)}
+    if "client_request_id" not in present:
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {TABLE_NAME} ADD COLUMN client_request_id "
+                        f"VARCHAR({CLIENT_ID_MAX})"
+                    )
+                )
+        except sa.exc.DBAPIError:  # another worker added it first
+            if "client_request_id" not in {
+                c["name"] for c in sa.inspect(engine).get_columns(TABLE_NAME)
+            }:
+                raise
 
 
 def insert_ignoring_duplicates(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -109,28 +132,29 @@ def insert_ignoring_duplicates(engine: Engine, rows: Sequence[Mapping[str, Any]]
 
 
 # One statement per batch: the rows travel as one JSON array (one orjson call in Python) and
-# the database unpacks it in C, so neither the driver nor SQLAlchemy does per-row work while
-# holding the GIL. `value` is one row: [request_id, record_index, epoch_s, inputs, prediction,
-# probabilities, latency_ms]; model name, version and status are the same for a whole batch
-# and travel as parameters (each JSON extraction re-parses the row's text: fewer is cheaper).
+# the database unpacks it in C, so neither the driver nor SQLAlchemy does per-row work.
+# `value` is one row: [request_id, record_index, epoch_s, inputs, prediction, probabilities,
+# latency_ms, client_request_id]; model name, version and status are the same for a whole
+# batch and travel as parameters (each JSON extraction re-parses the row's text: fewer is
+# cheaper).
 _SQLITE_BATCH = (
     f"INSERT INTO {TABLE_NAME} ({', '.join(COLUMNS)}) "
     # The text SQLAlchemy's DateTime writes and parses on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'.
     "SELECT rid, idx, strftime('%Y-%m-%d %H:%M:%S', t, 'unixepoch')"
     " || printf('.%06d', CAST((t - CAST(t AS INTEGER)) * 1000000 AS INTEGER)),"
-    " ?, ?, inp, pred, prob, lat, ? FROM ("
+    " ?, ?, inp, pred, prob, lat, ?, cid FROM ("
     "SELECT value->>0 AS rid, value->>1 AS idx, value->>2 AS t, value->3 AS inp,"
-    " value->4 AS pred, value->5 AS prob, value->>6 AS lat FROM json_each(?)"
+    " value->4 AS pred, value->5 AS prob, value->>6 AS lat, value->>7 AS cid FROM json_each(?)"
     ") WHERE true ON CONFLICT (request_id, record_index) DO NOTHING"
 )
 _POSTGRES_BATCH = (
     f"INSERT INTO {TABLE_NAME} ({', '.join(COLUMNS)}) "
     "SELECT value->>0, (value->>1)::integer, to_timestamp((value->>2)::float8) AT TIME ZONE 'UTC',"
-    " %s, %s, value->3, value->4, value->5, (value->>6)::float8, %s "
+    " %s, %s, value->3, value->4, value->5, (value->>6)::float8, %s, value->>7 "
     "FROM json_array_elements(%s::json) AS value "
     "ON CONFLICT (request_id, record_index) DO NOTHING"
 )
-_SLIM = operator.itemgetter(0, 1, 2, 5, 6, 7, 8)  # a row without model, version and status
+_SLIM = operator.itemgetter(0, 1, 2, 5, 6, 7, 8, 10)  # a row without model, version, status
 
 
 class RowInserter:

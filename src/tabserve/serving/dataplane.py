@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,6 +23,7 @@ from tabserve.modeldir import ModelDir
 from tabserve.serving import metrics
 from tabserve.serving.batcher import INLINE_MAX_ROWS, BatchingOptions, DynamicBatcher
 from tabserve.serving.errors import BadRequest, PayloadTooLarge, RuntimeFailure, ValidationFailed
+from tabserve.serving.request_ids import request_ids
 from tabserve.serving.runtimes import Prediction, Runtime
 from tabserve.serving.validation import (
     Batch,
@@ -36,29 +35,6 @@ from tabserve.serving.validation import (
 DEFAULT_MAX_ROWS = 10_000
 
 log = logging.getLogger("tabserve.serving")
-
-
-class _RequestIds:
-    """Unique request ids without a syscall each: a random per-process prefix and a counter.
-
-    ``uuid.uuid4()`` reads os.urandom on every call (~6 % of a single-record request's samples).
-    The prefix (96 random bits) keeps ids unique across processes and restarts, which the
-    prediction log's (request_id, record_index) key relies on; a forked child draws its own.
-    """
-
-    def __init__(self) -> None:
-        self._reseed()
-        os.register_at_fork(after_in_child=self._reseed)
-
-    def _reseed(self) -> None:
-        self._prefix = os.urandom(12).hex() + "-"
-        self._counter = itertools.count()
-
-    def next(self) -> str:
-        return self._prefix + format(next(self._counter), "x")
-
-
-request_ids = _RequestIds()
 
 
 def freeze_heap() -> None:
@@ -86,13 +62,14 @@ class PredictionSink(Protocol):
         request_id: str,
         model_name: str,
         model_version: str,
-        columns: Mapping[str, Any],
+        inputs: Sequence[Mapping[str, Any]] | Mapping[str, Any],
         n_rows: int,
         predictions: Any,
         probabilities: Any = None,
         classes: Sequence[Any] | None = None,
         latency_ms: float | None = None,
         status: str = "ok",
+        client_request_id: str | None = None,
     ) -> Any: ...
 
 
@@ -192,11 +169,14 @@ class DataPlane:
 
     # ---- prediction ----------------------------------------------------------------------------
 
-    async def predict(self, batch: Batch, request_id: str | None = None) -> Prediction:
+    async def predict(
+        self, batch: Batch, request_id: str | None = None, client_request_id: str | None = None
+    ) -> Prediction:
         """Run one validated batch (through the batcher when enabled) and record it.
 
-        ``request_id`` keys the prediction log's rows (a fresh one when None). A runtime that
-        raises on a valid batch is our fault: logged here, answered as RuntimeFailure (500)."""
+        The prediction log keys the rows by the server's own request id; the client's
+        ``X-Request-ID`` is kept beside it. A runtime that raises on a valid batch is our
+        fault: logged here, answered as RuntimeFailure (500)."""
         started = time.perf_counter()
         self.in_flight += 1
         try:
@@ -217,14 +197,21 @@ class DataPlane:
             ) from None
         finally:
             self.in_flight -= 1
-        self._record(batch, prediction, time.perf_counter() - started, request_id)
+        self._record(
+            batch, prediction, time.perf_counter() - started, request_id, client_request_id
+        )
         return prediction
 
     def _run(self, columns: dict[str, np.ndarray]) -> Prediction:
         return self.runtime.predict(columns)
 
     def _record(
-        self, batch: Batch, prediction: Prediction, latency_s: float, request_id: str | None
+        self,
+        batch: Batch,
+        prediction: Prediction,
+        latency_s: float,
+        request_id: str | None,
+        client_request_id: str | None,
     ) -> None:
         for name in batch.ood_fields:
             metrics.OOD_WARNINGS.labels(*self._served, name).inc()
@@ -236,12 +223,13 @@ class DataPlane:
                     request_id or request_ids.next(),
                     self.model_name,
                     self.model_version,
-                    batch.columns,
+                    batch.received if batch.received is not None else batch.columns,
                     batch.n_rows,
                     prediction.labels,
                     probabilities=prediction.probabilities,
                     classes=self.classes or None,
                     latency_ms=latency_s * 1000.0,
+                    client_request_id=client_request_id,
                 )
             except Exception:  # the log must never fail a prediction
                 if not self._log_failed:

@@ -15,6 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tabserve.predlog.entries import CLIENT_ID_MAX
+from tabserve.serving.errors import BadRequest
+from tabserve.serving.request_ids import request_ids
+
 JSON = b"application/json"
 
 Handler = Callable[["Call"], Awaitable["Reply"]]
@@ -31,7 +35,7 @@ class Reply:
 class Call:
     """One request as a route sees it. ``read_body`` is set by the app (limits, decoding)."""
 
-    __slots__ = ("_headers", "method", "path", "path_params", "read_body", "scope")
+    __slots__ = ("_headers", "_request_id", "method", "path", "path_params", "read_body", "scope")
 
     def __init__(
         self, scope: dict[str, Any], read_body: Callable[[], Awaitable[bytes]], params: dict
@@ -42,6 +46,7 @@ class Call:
         self.path_params: dict[str, str] = params
         self.read_body = read_body
         self._headers: dict[bytes, bytes] | None = None
+        self._request_id: str | None = None
 
     def header(self, name: bytes, default: str = "") -> str:
         """A request header by lower-case name (the last one, if sent twice)."""
@@ -52,6 +57,29 @@ class Call:
 
     async def body(self) -> bytes:
         return await self.read_body()
+
+    def client_request_id(self) -> str | None:
+        """The client's X-Request-ID (kept beside the server's own key in the prediction log);
+        400 when it could not be kept as sent."""
+        value = self.header(b"x-request-id")
+        if not value:
+            return None
+        if len(value) > CLIENT_ID_MAX or not (value.isascii() and value.isprintable()):
+            raise BadRequest(
+                f"X-Request-ID must be printable ASCII of at most {CLIENT_ID_MAX} characters"
+            )
+        return value
+
+    @property
+    def request_id(self) -> str:
+        """The server's id for this request: unique, the prediction log's key."""
+        if self._request_id is None:
+            self._request_id = request_ids.next()
+        return self._request_id
+
+    def id_header(self) -> tuple[bytes, bytes]:
+        """``X-Request-ID`` for the answer: the client's own when it sent one, else ours."""
+        return (b"x-request-id", (self.client_request_id() or self.request_id).encode())
 
 
 @dataclass

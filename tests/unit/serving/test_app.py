@@ -185,15 +185,15 @@ def test_metrics_count_requests_batches_and_classes(client: TestClient) -> None:
 
 
 class ListSink:
-    """A PredictionSink that keeps what it is given (the real one is monitoring.predlog)."""
+    """A PredictionSink that keeps what it is given (the real one is tabserve.predlog)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, object]] = []
 
-    def submit(self, request_id: str, model_name: str, model_version: str, columns: object,
+    def submit(self, request_id: str, model_name: str, model_version: str, inputs: object,
                n_rows: int, predictions: object, **kwargs: object) -> bool:  # fmt: skip
         self.calls.append({"request_id": request_id, "model": model_name, "n_rows": n_rows,
-                           "columns": columns, "predictions": predictions, **kwargs})  # fmt: skip
+                           "inputs": inputs, "predictions": predictions, **kwargs})  # fmt: skip
         return True
 
 
@@ -203,11 +203,26 @@ def test_prediction_log_hook_gets_every_answer(titanic_model_dir: Path, tmp_path
     with TestClient(app) as client:
         wait_ready(client)
         client.post("/predict", json=RECORD, headers={"x-request-id": "req-7"})
-        client.post("/predict", json=[RECORD, RECORD])
+        client.post("/predict", json=[RECORD, {**RECORD, "Embarked": None}])
         client.post("/predict", json={**RECORD, "Age": "x"})  # rejected: nothing to log
-    assert [c["n_rows"] for c in sink.calls] == [1, 2]
+        client.post("/predict", json=RECORD, headers={"x-request-id": "req-7"})  # reused id
+    assert [c["n_rows"] for c in sink.calls] == [1, 2, 1]
     first = sink.calls[0]
-    assert first["request_id"] == "req-7" and first["model"] == "titanic"
-    assert list(first["columns"]) == list(RECORD)  # type: ignore[call-overload]
+    # The key is the server's own (unique); the client's id is kept beside it.
+    assert first["client_request_id"] == "req-7" and first["model"] == "titanic"
+    assert len({c["request_id"] for c in sink.calls}) == 3
+    assert sink.calls[2]["client_request_id"] == "req-7"
+    # The inputs as received: the client's records, a null category stays null.
+    assert first["inputs"] == [RECORD]
+    assert sink.calls[1]["inputs"] == [RECORD, {**RECORD, "Embarked": None}]
     assert first["classes"] == [0, 1] and first["probabilities"].shape == (1, 2)  # type: ignore[attr-defined]
-    assert sink.calls[1]["request_id"] != "req-7"
+
+
+def test_request_ids_the_client_sends_are_checked_and_echoed(client: TestClient) -> None:
+    mine = client.post("/predict", json=RECORD, headers={"x-request-id": "trace-42"})
+    assert mine.status_code == 200 and mine.headers["x-request-id"] == "trace-42"
+    ours = client.post("/predict", json=RECORD)
+    assert len(ours.headers["x-request-id"]) > 20  # the server's own id when none was sent
+    for bad in ("x" * 201, "tab\there"):
+        r = client.post("/predict", json=RECORD, headers={"x-request-id": bad})
+        assert r.status_code == 400 and "X-Request-ID" in r.json()["error"]

@@ -114,7 +114,7 @@ def test_valid_records_are_predicted_and_logged(tmp_path: Path, batching: bool) 
     # Batching merges the three concurrent requests into one runtime call.
     assert runtime.calls == ([3] if batching else [1, 1, 1])
     assert [(rid, n) for rid, n, _ in sink.calls] == [("r0", 1), ("r1", 1), ("r2", 1)]
-    assert sink.calls[0][2]["city"].tolist() == ["a"]
+    assert sink.calls[0][2] == [{"x": -1.0, "city": "a"}]  # the records as received
 
 
 def test_row_limit_is_the_data_planes_for_records_and_columns(tmp_path: Path) -> None:

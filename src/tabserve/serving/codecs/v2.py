@@ -43,6 +43,8 @@ NUMPY_DTYPES: dict[str, str] = {
 }
 DATATYPES = frozenset([*NUMPY_DTYPES, "BYTES"])
 _LENGTH_PREFIX = struct.Struct("<I")
+# A request's own "id" is echoed back and kept in the prediction log beside the server's key.
+MAX_ID_LENGTH = 200
 
 
 class V2ProtocolError(BadRequest):
@@ -136,10 +138,14 @@ def decode_request(body: bytes, header_length: str | None) -> DecodedRequest:
             f"binary data is {len(binary)} bytes but inputs' binary_data_size add up to {offset}"
         )
     request_id = header.get("id")
+    if request_id is not None:
+        request_id = str(request_id)
+        if len(request_id) > MAX_ID_LENGTH or "\x00" in request_id:
+            raise V2ProtocolError(f"the request 'id' must be at most {MAX_ID_LENGTH} characters")
     return DecodedRequest(
         columns=columns,
         n_rows=n_rows or 0,
-        id=None if request_id is None else str(request_id),
+        id=request_id,
         outputs=_requested_outputs(header.get("outputs")),
         binary_output=bool(parameters.get("binary_data_output", False)),
         parameters=parameters,

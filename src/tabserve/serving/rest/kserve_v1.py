@@ -24,8 +24,8 @@ def routes(state: ServerState) -> list[Route]:
         plane = model(call)
         records = kserve_v1.decode(await call.body(), plane.spec)
         batch = plane.validate_records(records)
-        prediction = await plane.predict(batch, call.header(b"x-request-id") or None)
-        return Reply(kserve_v1.encode(prediction.labels))
+        prediction = await plane.predict(batch, call.request_id, call.client_request_id())
+        return Reply(kserve_v1.encode(prediction.labels), headers=[call.id_header()])
 
     async def model_status(call: Call) -> Reply:
         plane = model(call)

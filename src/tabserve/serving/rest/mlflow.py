@@ -16,8 +16,8 @@ def routes(state: ServerState) -> list[Route]:
         plane = state.ready_plane()
         records = mlflow.decode(body, call.header(b"content-type"), plane.spec)
         batch = plane.validate_records(records)
-        prediction = await plane.predict(batch, call.header(b"x-request-id") or None)
-        return Reply(mlflow.encode(prediction.labels))
+        prediction = await plane.predict(batch, call.request_id, call.client_request_id())
+        return Reply(mlflow.encode(prediction.labels), headers=[call.id_header()])
 
     async def ping(call: Call) -> Reply:
         state.ready_plane()

@@ -21,7 +21,8 @@ def routes(state: ServerState) -> list[Route]:
         plane = state.ready_plane()
         records, single = v1.decode(body)
         batch = plane.validate_records(records, indexed=not single)
-        prediction = await plane.predict(batch, call.header(b"x-request-id") or None)
+        client_id = call.client_request_id()
+        prediction = await plane.predict(batch, call.request_id, client_id)
         return Reply(
             v1.encode(
                 single=single,
@@ -31,7 +32,8 @@ def routes(state: ServerState) -> list[Route]:
                 model=plane.model_name,
                 version=plane.model_version,
                 warnings=batch.warnings,
-            )
+            ),
+            headers=[call.id_header()],
         )
 
     async def spec(call: Call) -> Reply:

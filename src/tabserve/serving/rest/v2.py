@@ -104,7 +104,7 @@ def routes(state: ServerState) -> list[Route]:
             batch = plane.validate_columns(decoded.columns, decoded.n_rows)
         except ValidationFailed as exc:
             raise exc.summarized() from None
-        prediction = await plane.predict(batch)
+        prediction = await plane.predict(batch, call.request_id, decoded.id)
         tensors = v2_model.output_tensors(plane.spec, prediction.labels, prediction.probabilities)
         warnings = "; ".join(batch.warnings[:SUMMARY_ITEMS])
         content, header_length = encode_response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,9 @@ class Batch:
 
     columns: dict[str, np.ndarray]
     n_rows: int
+    # The inputs as the client sent them (its records, or its columns), for the prediction
+    # log: a record of what came in, not of the model's encoding of it.
+    received: Any = None
     warnings: list[str] = field(default_factory=list)
     # Feature name per OOD warning (for the metric); parallel to ``warnings``.
     ood_fields: list[str] = field(default_factory=list)

@@ -47,7 +47,7 @@ def validate_columns(
         if column is not None:
             out[rule.name] = column
     problems.raise_if_any()
-    batch = Batch(columns=out, n_rows=n_rows)
+    batch = Batch(columns=out, n_rows=n_rows, received=columns)
     ood.guard(compiled, batch, indexed=True)
     return batch
 

@@ -38,7 +38,7 @@ def validate_records(compiled: CompiledSpec, records: list[Any], *, indexed: boo
     columns = fast_columns(compiled, records) if len(records) >= FAST_MIN_ROWS else None
     if columns is None:
         columns = general_columns(compiled, records, indexed)
-    batch = Batch(columns=columns, n_rows=len(records))
+    batch = Batch(columns=columns, n_rows=len(records), received=records)
     ood.guard(compiled, batch, indexed)
     return batch
 
