@@ -196,6 +196,12 @@ def serve(
     no_batching: bool = typer.Option(False, "--no-batching", help="Run each request on its own"),
     max_rows: int | None = typer.Option(None, help="Records per /predict request [10000]"),
     max_body_bytes: int | None = typer.Option(None, help="Larger bodies get 413 [8 MiB]"),
+    max_in_flight: int | None = typer.Option(
+        None, help="Model requests in flight per worker before 503 + Retry-After; 0: no bound [256]"
+    ),
+    request_timeout: float | None = typer.Option(
+        None, help="Seconds a request may wait for the model before 503 [10]"
+    ),
     coerce: bool = typer.Option(False, "--coerce", help='Accept "22" for 22 and 1/0 for booleans'),
     ood: str | None = typer.Option(None, help="Training-range guard: off|warn|reject [warn]"),
     watch: bool = typer.Option(False, "--watch", help="Follow the alias and hot-swap new versions"),
@@ -235,6 +241,8 @@ def serve(
         "batching": False if no_batching else None,
         "max_rows": max_rows,
         "max_body_bytes": max_body_bytes,
+        "max_in_flight": max_in_flight,
+        "request_timeout_s": request_timeout,
         "coerce": True if coerce else None,
         "ood": ood,
         "watch": True if watch else None,

@@ -77,7 +77,15 @@ class ModelDir:
         return str(self.info().get("onnx_reason") or "the export failed or was skipped")
 
     def spec(self) -> FeatureSpec:
-        return FeatureSpec.load(self.path)
+        try:
+            return FeatureSpec.load(self.path)
+        except FileNotFoundError:
+            raise UserError(f"{self.path / SPEC_FILE}: no such file") from None
+        except ValueError as exc:  # bad JSON, a schema mismatch (pydantic's is a ValueError)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"{self.path / SPEC_FILE} is not a valid feature spec: {first}"
+            ) from None
 
     def info(self) -> dict[str, Any]:
         p = self.path / INFO_FILE
@@ -131,3 +139,4 @@ class ModelDir:
             )
         if not (self.has_onnx or self.has_sklearn):
             raise UserError(f"{self.path} holds neither {ONNX_FILE} nor an MLflow model")
+        self.spec()  # parses: a corrupt spec is a one-line error here, not a worker's crash

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     batching: bool = True
     max_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
+    # Load shedding: past this many model requests in flight per worker, answer 503 at once
+    # (with Retry-After) rather than queue work nobody will wait for; 0 = no bound.
+    max_in_flight: int = 256
+    # A request that waited longer than this for the model answers 503 instead of running.
+    request_timeout_s: float = 10.0
+    # API keys: when set (comma-separated), every route but the health probes needs
+    # "Authorization: Bearer <key>"; /metrics too unless metrics_public.
+    api_keys: SecretStr | None = None
+    metrics_public: bool = False
     intra_op_threads: int = 1
     ood: Literal["off", "warn", "reject"] = "warn"
     coerce: bool = False

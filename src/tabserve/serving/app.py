@@ -1,7 +1,8 @@
 """The ASGI application uvicorn runs: every concern that spans routes, once, then the route.
 
-    a request ─► in-flight gauge, timer ─► route match (404/405) ─► the route's handler
-                  (body read through body.py's limits) ─► Reply ─► bytes
+    a request ─► in-flight gauge, timer ─► route match (404/405) ─► API key (401, auth.py)
+               ─► admission: model routes past --max-in-flight answer 503 + Retry-After
+               ─► the route's handler (body read through body.py's limits) ─► Reply ─► bytes
                ◄─ every ServingError raised on the way, as the one error envelope
                ◄─ request metrics (route template, status, model, version)
 
@@ -24,10 +25,12 @@ from typing import Any, Literal
 
 from tabserve.modeldir import ModelDir
 from tabserve.serving import body, lifecycle, metrics
+from tabserve.serving.auth import ApiKeys
 from tabserve.serving.dataplane import PredictionSink
 from tabserve.serving.errors import (
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     RuntimeFailure,
     ServingError,
@@ -70,7 +73,14 @@ class TabserveApp:
         self._open_log = open_log
         self._load_in_background = load_in_background
         self._watch_uri = watch_uri
-        self._limit = state.settings.max_body_bytes
+        settings = state.settings
+        self._limit = settings.max_body_bytes
+        self._max_in_flight = settings.max_in_flight
+        self._model_in_flight = 0
+        keys = settings.api_keys.get_secret_value() if settings.api_keys else None
+        self._keys = ApiKeys(keys)
+        self._metrics_public = settings.metrics_public
+        self._shed = metrics.SHED.labels("overload")
 
     @property
     def routes(self) -> list[Route]:
@@ -98,8 +108,15 @@ class TabserveApp:
                     raise error from None
                 raise NotFound(f"no endpoint {scope['path']}") from None
             label = route.path
+            access = route.access
+            public = access == "probe" or (access == "metrics" and self._metrics_public)
+            if self._keys.enabled and not public:
+                self._keys.check(_header(scope, b"authorization"))
             call = Call(scope, body.reader(scope, receive, self._limit), params)
-            reply = await route.handler(call)
+            if access == "model":
+                reply = await self._admitted(route, call)
+            else:
+                reply = await route.handler(call)
             status = reply.status
             await _send(send, reply, head=scope["method"] == "HEAD")
         except ServingError as exc:
@@ -112,6 +129,21 @@ class TabserveApp:
         finally:
             metrics.IN_FLIGHT.dec()
             self.metrics.observe(label, status, time.perf_counter() - started)
+
+    async def _admitted(self, route: Route, call: Call) -> Reply:
+        """Run a model route unless --max-in-flight are running already (then 503 at once:
+        a queue past that point only makes every answer late)."""
+        if self._max_in_flight and self._model_in_flight >= self._max_in_flight:
+            self._shed.inc()
+            raise Overloaded(
+                f"overloaded: {self._model_in_flight} requests in flight (the limit is "
+                f"{self._max_in_flight}); retry after a second"
+            )
+        self._model_in_flight += 1
+        try:
+            return await route.handler(call)
+        finally:
+            self._model_in_flight -= 1
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         message = await receive()
@@ -136,6 +168,13 @@ class TabserveApp:
             await running.__aexit__(None, None, None)
         finally:
             await send({"type": "lifespan.shutdown.complete"})
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
 async def _send(send: Any, reply: Reply, *, head: bool = False) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tabserve.serving import metrics
+from tabserve.serving.errors import Overloaded
 from tabserve.serving.runtimes import Prediction
 
 # A batch up to this many rows runs on the event loop: a small model call (≈50 µs for 64
@@ -37,6 +39,9 @@ class BatchingOptions:
     enabled: bool = True
     max_batch_size: int = 64
     max_queue_delay_us: int = 500
+    # A request that waited longer than this for its batch fails with Overloaded (503)
+    # instead of running: its client has most likely given up. 0 = no bound.
+    timeout_s: float = 0.0
 
 
 @dataclass
@@ -61,6 +66,7 @@ class DynamicBatcher:
         self._run = run
         self._max_rows = max(1, options.max_batch_size)
         self._delay = max(0, options.max_queue_delay_us) / 1e6
+        self._timeout = max(0.0, options.timeout_s)
         self._executor = executor
         self._on_batch = on_batch
         self._on_delay = on_delay
@@ -135,6 +141,18 @@ class DynamicBatcher:
     async def _dispatch(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
         live = [p for p in group if not p.future.done()]  # a cancelled client needs no answer
+        if self._timeout:
+            late = [p for p in live if started - p.enqueued > self._timeout]
+            for p in late:
+                p.future.set_exception(
+                    Overloaded(
+                        f"waited {started - p.enqueued:.1f} s for the model, over the "
+                        f"{self._timeout:g} s request timeout; retry later"
+                    )
+                )
+            if late:
+                metrics.SHED.labels("timeout").inc(len(late))
+                live = [p for p in live if not p.future.done()]
         if not live:
             return
         if self._on_delay is not None:

@@ -22,7 +22,13 @@ import numpy as np
 from tabserve.modeldir import ModelDir
 from tabserve.serving import metrics
 from tabserve.serving.batcher import INLINE_MAX_ROWS, BatchingOptions, DynamicBatcher
-from tabserve.serving.errors import BadRequest, PayloadTooLarge, RuntimeFailure, ValidationFailed
+from tabserve.serving.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RuntimeFailure,
+    ServingError,
+    ValidationFailed,
+)
 from tabserve.serving.request_ids import request_ids
 from tabserve.serving.runtimes import Prediction, Runtime
 from tabserve.serving.validation import (
@@ -189,6 +195,8 @@ class DataPlane:
                 self._batch_rows.observe(batch.n_rows)
                 loop = asyncio.get_running_loop()
                 prediction = await loop.run_in_executor(self._executor, self._run, batch.columns)
+        except ServingError:
+            raise  # shed by the batcher: already the client's answer
         except Exception as exc:
             log.exception("the %s runtime failed on a batch of %d rows", self.runtime.name,
                           batch.n_rows)  # fmt: skip

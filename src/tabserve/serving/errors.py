@@ -9,6 +9,9 @@
      │                               over --max-rows
      ├── UnsupportedMediaType   415  content type, or a Content-Encoding other than gzip/deflate
      ├── NotReady               503  no model loaded yet (Retry-After)
+     ├── Overloaded             503  too many requests in flight, or one waited past
+     │                               --request-timeout for the model (Retry-After)
+     ├── Unauthorized           401  no or a wrong API key (auth.py)
      └── RuntimeFailure         500  the model raised on a valid batch: our fault, logged
 
 Every protocol renders the same envelope: ``error`` is one line a person can act on (tritonclient
@@ -107,6 +110,12 @@ class UnsupportedMediaType(ServingError):
 class NotReady(ServingError):
     status = 503
     # Loading takes seconds: tell clients (and tritonclient's retry) when to come back.
+    headers = {"retry-after": "1"}
+
+
+class Overloaded(ServingError):
+    status = 503
+    # Long enough for a burst to pass; tritonclient, Envoy and kubelet honour it.
     headers = {"retry-after": "1"}
 
 

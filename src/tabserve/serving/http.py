@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tabserve.predlog.entries import CLIENT_ID_MAX
 from tabserve.serving.errors import BadRequest
@@ -82,11 +82,18 @@ class Call:
         return (b"x-request-id", (self.client_request_id() or self.request_id).encode())
 
 
+# What a route is, for the app's checks: "model" routes run the model (admission control and
+# the API key apply), "probe" routes answer health checks (always open), "metrics" is
+# Prometheus' (a key unless metrics are public), "private" is everything else (a key).
+Access = Literal["model", "probe", "metrics", "private"]
+
+
 @dataclass
 class Route:
     path: str  # a template: /v2/models/{name}/infer
     handler: Handler
     methods: tuple[str, ...] = ("GET",)
+    access: Access = "private"
     in_schema: bool = True  # False for pages the OpenAPI document need not describe
     pattern: re.Pattern[str] | None = field(default=None, init=False)
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,6 +62,7 @@ def build_dataplane(
             enabled=settings.batching,
             max_batch_size=settings.max_batch_size,
             max_queue_delay_us=settings.max_queue_delay_us,
+            timeout_s=settings.request_timeout_s,
         ),
         prediction_log=prediction_log,
         validation=ValidationOptions(coerce=settings.coerce, ood=settings.ood),
@@ -91,10 +94,12 @@ async def load(state: ServerState, model_dir: ModelDir) -> None:
     except UserError as exc:
         state.load_error = str(exc)
         log.error("model not loaded: %s", exc)
-        return
     except Exception as exc:
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("model not loaded")
+    if state.load_error:
+        if state.on_fatal is not None:
+            state.on_fatal(state.load_error)
         return
     await swap(state, plane)
     log.info(
@@ -173,6 +178,21 @@ async def watch(state: ServerState, uri: str) -> None:
         log.info("watch: %s swapped from version %s to %s", uri, old_version, plane.model_version)
 
 
+def _drain_on_sigterm(state: ServerState) -> None:
+    """From SIGTERM on, /ready answers 503 (load balancers stop sending) while the server's
+    own handler drains: the requests already on their way are still answered."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach only the main thread (a test client runs apps elsewhere)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        state.draining = True
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 @asynccontextmanager
 async def running(
     state: ServerState,
@@ -188,6 +208,7 @@ async def running(
     thread must live in the process that serves), and returns the sink or None.
     """
     state.prediction_log = open_log()
+    _drain_on_sigterm(state)
     background: list[asyncio.Task[Any]] = []
     if load_in_background:
         background.append(asyncio.create_task(load(state, model_dir), name="tabserve-load"))

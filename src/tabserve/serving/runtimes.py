@@ -103,9 +103,13 @@ class OnnxRuntime:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(model_dir.onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self._session = ort.InferenceSession(
+                str(model_dir.onnx_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # a truncated or corrupt file: name it, not the library
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"{model_dir.onnx_path} cannot be loaded: {first}") from None
         self.spec = model_dir.spec()
         inputs = self._session.get_inputs()
         missing = {i.name for i in inputs} - set(self.spec.names)
@@ -187,7 +191,15 @@ class NativeRuntime:
             model_dir.path,
         )
         self._pd = pd
-        self._model: Any = _load_native(model_dir)
+        try:
+            self._model: Any = _load_native(model_dir)
+        except UserError:
+            raise
+        except Exception as exc:  # a missing or unreadable model file: name the directory
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"{model_dir.path}: the {self.name} model cannot be loaded: {first}"
+            ) from None
         self.spec = model_dir.spec()
         self._inputs = model_dir.model_inputs(self.spec)
         self._classifier = self.spec.target.task == "classification" and hasattr(

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tabserve.errors import UserError
 from tabserve.settings import Settings
@@ -56,29 +56,99 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
     os.execv(sys.executable, [sys.executable, "-m", "tabserve.serving.server"])
 
 
+# Exit codes of the server process: 0 after a drain (SIGTERM or SIGINT), 2 when the model cannot
+# be loaded (the message names the file), as for any other mistake the user must fix.
+EXIT_MODEL_NOT_LOADED = 2
+_exit_code = 0
+_server: Any = None
+
+
+def _fatal(message: str) -> None:
+    """The model failed to load in the background: stop the server, exit 2."""
+    global _exit_code
+    _exit_code = EXIT_MODEL_NOT_LOADED
+    sys.stderr.write(f"error: {message}\n")
+    if _server is not None:
+        _server.should_exit = True
+
+
 def run_uvicorn() -> None:
-    """The server process proper: uvicorn over ``app_from_env``, N workers, until SIGTERM."""
+    """The server process proper: uvicorn over ``app_from_env``, N workers, until SIGTERM.
+
+    A SIGTERM drains (in-flight requests finish, the prediction log is flushed) and exits 0:
+    uvicorn's own Server re-raises the signal after its graceful shutdown, which a supervisor
+    would read as a crash (143).
+    """
+    global _server
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
     metrics_dir = None
     if settings.workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="tabserve-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    config = uvicorn.Config(
+        "tabserve.serving.server:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     try:
-        uvicorn.run(
-            "tabserve.serving.server:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
+        if settings.workers > 1:
+            _check_model_loads(settings)  # workers load at startup; a bad file fails here, once
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            _server = _draining_server(config)
+            _server.run()
+            if not _server.started and _exit_code == 0:
+                sys.exit(3)  # could not bind, or the app failed before serving
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(_exit_code)
+
+
+def _check_model_loads(settings: Settings) -> None:
+    from tabserve.errors import UserError
+    from tabserve.modeldir import ModelDir
+    from tabserve.serving.runtimes import load_runtime
+
+    try:
+        load_runtime(ModelDir(Path(os.environ[ENV_MODEL_DIR])), settings.runtime)
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_MODEL_NOT_LOADED)
+
+
+def _draining_server(config: Any) -> Any:
+    """uvicorn's Server, without re-raising the signal once it has drained (made here, so
+    importing this module does not import uvicorn)."""
+    import contextlib
+    import signal
+    import threading
+
+    import uvicorn
+    from uvicorn.server import HANDLED_SIGNALS
+
+    class DrainingServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return DrainingServer(config)
 
 
 def app_from_env() -> TabserveApp:
@@ -91,13 +161,19 @@ def app_from_env() -> TabserveApp:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
     model_dir = ModelDir(Path(os.environ[ENV_MODEL_DIR]))
-    return create_app(
+    app = create_app(
         settings,
         model_dir,
         watch_uri=os.environ.get(ENV_WATCH_URI),
         load_in_background=settings.workers == 1,
     )
+    app.state.on_fatal = _fatal
+    return app
 
 
 if __name__ == "__main__":
-    run_uvicorn()
+    # Through the package module, not __main__: uvicorn imports app_from_env from there, and
+    # both must share this module's globals (the server the fatal-load hook stops).
+    from tabserve.serving import server
+
+    server.run_uvicorn()

@@ -8,6 +8,7 @@ request finishes on the plane it started on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tabserve.serving.dataplane import DataPlane, PredictionSink
@@ -25,6 +26,11 @@ class ServerState:
     # Why the model did not load (shown by /ready) when loading failed.
     load_error: str | None = None
     prediction_log: PredictionSink | None = None
+    # True from SIGTERM on: /ready answers 503 so load balancers stop sending, while the
+    # requests already on their way are still answered.
+    draining: bool = False
+    # Called when the model cannot be loaded at start (the server process exits 2).
+    on_fatal: Callable[[str], None] | None = None
 
     def ready_plane(self) -> DataPlane:
         """The plane serving now, or NotReady (503) while none is loaded."""

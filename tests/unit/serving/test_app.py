@@ -226,3 +226,15 @@ def test_request_ids_the_client_sends_are_checked_and_echoed(client: TestClient)
     for bad in ("x" * 201, "tab\there"):
         r = client.post("/predict", json=RECORD, headers={"x-request-id": bad})
         assert r.status_code == 400 and "X-Request-ID" in r.json()["error"]
+
+
+def test_draining_turns_ready_503_and_keeps_answering(client: TestClient) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    state.draining = True  # what SIGTERM sets (lifecycle._drain_on_sigterm)
+    try:
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json() == {"status": "draining"}
+        assert client.get("/v2/health/ready").status_code == 503
+        assert client.post("/predict", json=RECORD).status_code == 200  # already on its way
+    finally:
+        state.draining = False

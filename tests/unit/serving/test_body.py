@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from tabserve.serving.app import TabserveApp
 from tabserve.serving.http import Call, Reply, Route
+from tabserve.settings import Settings
 
 LIMIT = 64 * 1024
 
@@ -27,7 +28,7 @@ async def echo(call: Call) -> Reply:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    state = SimpleNamespace(plane=None, settings=SimpleNamespace(max_body_bytes=LIMIT))
+    state = SimpleNamespace(plane=None, settings=Settings(max_body_bytes=LIMIT))
     app = TabserveApp(
         state,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]

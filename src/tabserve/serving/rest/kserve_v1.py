@@ -36,7 +36,7 @@ def routes(state: ServerState) -> list[Route]:
         return Reply(orjson.dumps({"models": [plane.model_name] if plane else []}))
 
     return [
-        Route("/v1/models/{name}:predict", predict, ("POST",)),
+        Route("/v1/models/{name}:predict", predict, ("POST",), "model"),
         Route("/v1/models/{name}", model_status),
         Route("/v1/models", models),
     ]

@@ -27,7 +27,7 @@ def routes(state: ServerState) -> list[Route]:
         return Reply(tabserve.__version__.encode(), media_type=b"text/plain")
 
     return [
-        Route("/invocations", invocations, ("POST",)),
-        Route("/ping", ping),
+        Route("/invocations", invocations, ("POST",), "model"),
+        Route("/ping", ping, access="probe"),
         Route("/version", version),
     ]

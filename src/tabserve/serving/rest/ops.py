@@ -29,6 +29,8 @@ def routes(state: ServerState) -> list[Route]:
 
     async def ready(call: Call) -> Reply:
         plane = state.plane
+        if state.draining:
+            return Reply(b'{"status":"draining"}', 503, headers=[(b"retry-after", b"1")])
         if plane is None:
             body: dict[str, Any] = {"status": "loading"}
             if state.load_error:
@@ -57,9 +59,9 @@ def routes(state: ServerState) -> list[Route]:
         return Reply(SWAGGER_UI.format(title="tabserve").encode(), media_type=b"text/html")
 
     return [
-        Route("/health", health),
-        Route("/ready", ready),
-        Route("/metrics", metrics_endpoint),
+        Route("/health", health, access="probe"),
+        Route("/ready", ready, access="probe"),
+        Route("/metrics", metrics_endpoint, access="metrics"),
         Route("/openapi.json", openapi_json, in_schema=False),
         Route("/docs", docs, in_schema=False),
     ]

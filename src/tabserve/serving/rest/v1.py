@@ -39,4 +39,4 @@ def routes(state: ServerState) -> list[Route]:
     async def spec(call: Call) -> Reply:
         return Reply(state.ready_plane().spec.to_json())
 
-    return [Route("/predict", predict, ("POST",)), Route("/spec", spec)]
+    return [Route("/predict", predict, ("POST",), "model"), Route("/spec", spec)]

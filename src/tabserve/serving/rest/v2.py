@@ -71,6 +71,8 @@ def routes(state: ServerState) -> list[Route]:
 
     async def server_ready(call: Call) -> Reply:
         state.ready_plane()
+        if state.draining:
+            return _json({"ready": False}, 503)
         return _json({"ready": True})
 
     async def model_metadata(call: Call) -> Reply:
@@ -125,14 +127,14 @@ def routes(state: ServerState) -> list[Route]:
     model_paths = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
     out = [
         Route("/v2", server_metadata),
-        Route("/v2/health/live", server_live),
-        Route("/v2/health/ready", server_ready),
+        Route("/v2/health/live", server_live, access="probe"),
+        Route("/v2/health/ready", server_ready, access="probe"),
     ]
     for base in model_paths:
         out += [
             Route(base, model_metadata),
-            Route(f"{base}/ready", model_ready),
+            Route(f"{base}/ready", model_ready, access="probe"),
             Route(f"{base}/config", model_config),
-            Route(f"{base}/infer", infer, ("POST",)),
+            Route(f"{base}/infer", infer, ("POST",), "model"),
         ]
     return out
