@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install demo test test-unit test-integration lint fmt bench soak clean
+.PHONY: help install demo test test-unit test-integration lint fmt fuzz bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,10 +31,14 @@ test-unit: $(STAMP)  ## unit tests only
 test-integration: $(STAMP)  ## integration tests only
 	$(BIN)/python -m pytest -q -ra tests/integration
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and pip-audit (says so when it cannot reach the advisories)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/audit.py
+
+fuzz: $(STAMP)  ## schemathesis and hypothesis at 20x the examples of make test (~1 h)
+	FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q -ra tests/integration/test_fuzz_openapi.py tests/unit/serving/test_validation_properties.py
 
 fmt: $(STAMP)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

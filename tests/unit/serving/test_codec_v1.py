@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import orjson
 import pytest
@@ -53,3 +55,20 @@ def test_arrays_answer_one_object_per_row(n_classes: int) -> None:
 def test_regression_answers_have_no_probabilities() -> None:
     rows = v1.encode_rows([], np.array([1.5, -2.0]), None)
     assert rows == [{"prediction": 1.5}, {"prediction": -2.0}]
+
+
+def test_odd_csv_for_mlflow_is_records_or_a_400() -> None:
+    # Found by schemathesis: a bare CR inside an unquoted field made the csv module raise
+    # (a 500). Whatever the bytes, the codec answers records or a 400.
+    from tabserve.serving.codecs import mlflow
+    from tabserve.spec import CategoricalProfile, Feature, FeatureSpec, Target
+
+    spec = FeatureSpec(
+        features=[Feature(name="a", kind="categorical", dtype="string", nullable=False,
+                          profile=CategoricalProfile(count=1, missing=0, categories={"x": 1}))],
+        target=Target(name="y", task="regression"),
+    )  # fmt: skip
+    found = b"\r\xc2\x81\xf4\x82\xb2\x86\xc2\xa7u\xf1\x83\x94\xa8h\x0b\xc2\xa7"
+    for body in (found, b'a\n"x\ry', b"\xff\xfe", b"a,b\nx,y,z\n"):
+        with contextlib.suppress(BadRequest):
+            assert isinstance(mlflow.decode(body, "text/csv", spec), list)

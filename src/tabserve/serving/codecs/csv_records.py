@@ -19,7 +19,7 @@ def records_from_csv(text: str, spec: FeatureSpec) -> list[dict[str, Any]]:
 
     Raises ValueError naming the line for a row longer than the header.
     """
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     features = {f.name: f for f in spec.features}
     out = []
     for line, row in enumerate(reader, start=2):

@@ -11,6 +11,7 @@ The answer is ``{"predictions": [...]}``: one label (classifier) or value (regre
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ def decode(body: bytes, content_type: str, spec: FeatureSpec) -> list[Any]:
     if media in ("text/csv", "application/csv"):
         try:
             return records_from_csv(body.decode("utf-8-sig"), spec)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, csv.Error) as exc:
             raise BadRequest(f"invalid CSV: {exc}") from None
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType("send application/json (dataframe_split, ...) or text/csv")

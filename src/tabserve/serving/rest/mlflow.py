@@ -21,7 +21,7 @@ def routes(state: ServerState) -> list[Route]:
 
     async def ping(call: Call) -> Reply:
         state.ready_plane()
-        return Reply(b"\n")
+        return Reply(b"\n", media_type=b"text/plain")
 
     async def version(call: Call) -> Reply:
         return Reply(tabserve.__version__.encode(), media_type=b"text/plain")

@@ -325,8 +325,8 @@ def build(spec: FeatureSpec, title: str, model_version: str, max_rows: int) -> d
             },
         }
     }
-    paths["/ping"] = _get("MLflow's health check", {"200": _object("ready"),
-                                                     "503": NOT_READY}, "MLflow")  # fmt: skip
+    ping = {"description": "ready", "content": {"text/plain": {"schema": {}}}}
+    paths["/ping"] = _get("MLflow's health check", {"200": ping, "503": NOT_READY}, "MLflow")
     paths["/version"] = _get(
         "tabserve's version (MLflow's /version)",
         {"200": {"description": "version", "content": {"text/plain": {"schema": {}}}}},
