@@ -47,5 +47,8 @@ fmt: $(STAMP)  ## apply ruff's fixes and formatting
 bench: $(STAMP)  ## side-by-side serving benchmark (installs peers under benchmarks/)
 	$(BIN)/python benchmarks/serving.py --out benchmarks/results/
 
+soak: $(STAMP)  ## 10 minutes at 70 % of one worker's capacity: RSS, errors, p99 per minute
+	$(BIN)/python benchmarks/soak.py --minutes 10 --out benchmarks/results/soak/
+
 clean:  ## remove generated state (keeps .venv)
 	rm -rf mlflow.db mlartifacts mlruns results .tabserve predictions.db* drift.html drift.json

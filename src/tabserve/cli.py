@@ -187,6 +187,7 @@ def serve(
     model_uri: str = typer.Argument(..., help="models:/name@alias, models:/name/3 or a model dir"),
     host: str | None = typer.Option(None, help="Bind address [127.0.0.1]"),
     port: int | None = typer.Option(None, help="Port [8000]"),
+    grpc_port: int | None = typer.Option(None, help="Also serve OIP v2 over gRPC on this port"),
     workers: int | None = typer.Option(None, help="Worker processes [1]"),
     runtime: str | None = typer.Option(
         None, help="auto (ONNX if the model has it, else native), onnx or native [auto]"
@@ -234,6 +235,7 @@ def serve(
     flags = {
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "workers": workers,
         "runtime": runtime,
         "max_batch_size": max_batch_size,

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # Serving.
     host: str = "127.0.0.1"
     port: int = 8000
+    # OIP v2 over gRPC on its own port (every worker binds it, SO_REUSEPORT); None: off.
+    grpc_port: int | None = None
     workers: int = 1
     # auto: ONNX when the model has it, else its native library (sklearn, xgboost, lightgbm).
     runtime: Literal["auto", "onnx", "native", "sklearn"] = "auto"

@@ -25,12 +25,12 @@ from typing import Any, Literal
 
 from tabserve.modeldir import ModelDir
 from tabserve.serving import body, lifecycle, metrics
+from tabserve.serving.admission import Admission
 from tabserve.serving.auth import ApiKeys
 from tabserve.serving.dataplane import PredictionSink
 from tabserve.serving.errors import (
     MethodNotAllowed,
     NotFound,
-    Overloaded,
     PayloadTooLarge,
     RuntimeFailure,
     ServingError,
@@ -75,12 +75,10 @@ class TabserveApp:
         self._watch_uri = watch_uri
         settings = state.settings
         self._limit = settings.max_body_bytes
-        self._max_in_flight = settings.max_in_flight
-        self._model_in_flight = 0
+        self.admission = state.admission
         keys = settings.api_keys.get_secret_value() if settings.api_keys else None
         self._keys = ApiKeys(keys)
         self._metrics_public = settings.metrics_public
-        self._shed = metrics.SHED.labels("overload")
 
     @property
     def routes(self) -> list[Route]:
@@ -114,7 +112,8 @@ class TabserveApp:
                 self._keys.check(_header(scope, b"authorization"))
             call = Call(scope, body.reader(scope, receive, self._limit), params)
             if access == "model":
-                reply = await self._admitted(route, call)
+                with self.admission:  # 503 past --max-in-flight (admission.py)
+                    reply = await route.handler(call)
             else:
                 reply = await route.handler(call)
             status = reply.status
@@ -130,21 +129,6 @@ class TabserveApp:
             metrics.IN_FLIGHT.dec()
             self.metrics.observe(label, status, time.perf_counter() - started)
 
-    async def _admitted(self, route: Route, call: Call) -> Reply:
-        """Run a model route unless --max-in-flight are running already (then 503 at once:
-        a queue past that point only makes every answer late)."""
-        if self._max_in_flight and self._model_in_flight >= self._max_in_flight:
-            self._shed.inc()
-            raise Overloaded(
-                f"overloaded: {self._model_in_flight} requests in flight (the limit is "
-                f"{self._max_in_flight}); retry after a second"
-            )
-        self._model_in_flight += 1
-        try:
-            return await route.handler(call)
-        finally:
-            self._model_in_flight -= 1
-
     async def _lifespan(self, receive: Any, send: Any) -> None:
         message = await receive()
         assert message["type"] == "lifespan.startup"
@@ -154,6 +138,7 @@ class TabserveApp:
             open_log=self._open_log,
             load_in_background=self._load_in_background,
             watch_uri=self._watch_uri,
+            request_metrics=self.metrics,
         )
         try:
             await running.__aenter__()
@@ -205,7 +190,9 @@ def create_app(
     model_dir = lifecycle.resolve(model, settings)
     if watch_uri is None and isinstance(model, str) and model.startswith("models:/"):
         watch_uri = model
-    state = ServerState(settings=settings, spec=model_dir.spec())
+    state = ServerState(
+        settings=settings, spec=model_dir.spec(), admission=Admission(settings.max_in_flight)
+    )
 
     def open_log() -> Any:
         if prediction_log == FROM_SETTINGS:

@@ -201,6 +201,7 @@ async def running(
     open_log: Any,
     load_in_background: bool,
     watch_uri: str | None,
+    request_metrics: Any = None,
 ) -> AsyncIterator[None]:
     """The app's lifespan: open the log, load (now or in the background), watch, then close all.
 
@@ -219,9 +220,16 @@ async def running(
         await swap(state, plane)
     if watch_uri and state.settings.watch:
         background.append(asyncio.create_task(watch(state, watch_uri), name="tabserve-watch"))
+    grpc_server = None
+    if state.settings.grpc_port:
+        from tabserve.serving.grpc.service import start as start_grpc
+
+        grpc_server = await start_grpc(state, state.admission, request_metrics)
     try:
         yield
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

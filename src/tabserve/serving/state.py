@@ -9,8 +9,9 @@ request finishes on the plane it started on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tabserve.serving.admission import Admission
 from tabserve.serving.dataplane import DataPlane, PredictionSink
 from tabserve.serving.errors import NotReady
 from tabserve.settings import Settings
@@ -29,6 +30,8 @@ class ServerState:
     # True from SIGTERM on: /ready answers 503 so load balancers stop sending, while the
     # requests already on their way are still answered.
     draining: bool = False
+    # One per worker, shared by REST and gRPC (admission.py); made from settings.max_in_flight.
+    admission: Admission = field(default_factory=lambda: Admission(0))
     # Called when the model cannot be loaded at start (the server process exits 2).
     on_fatal: Callable[[str], None] | None = None
 
