@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--family", default="logistic", help="model family trained for the run")
     p.add_argument("--ready-timeout", type=float, default=180.0)
     p.add_argument("--keep-work", action="store_true", help="keep the temporary directory")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure the servers this many times, interleaved (A B A B)")  # fmt: skip
+    p.add_argument("--cold-starts", type=int, default=3,
+                   help="repeats of the first-resolve and cached start (0: skip)")  # fmt: skip
     p.add_argument("--baseline-src", type=Path, default=None,
                    help="src/ of another checkout, served as tabserve-baseline")  # fmt: skip
     args = p.parse_args(argv)
@@ -78,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         from harness.servers import BASELINE_ENV
 
         os.environ[BASELINE_ENV] = str(args.baseline_src.resolve())
-    args.server_names = names
+    args.server_names = names * max(1, args.rounds)
     return args
 
 
@@ -105,7 +109,15 @@ def measure(running: Running, args: argparse.Namespace, bench: Any, console: Con
     if d.v2_model and not args.no_perf_analyzer:
         pa = perf_analyzer(running.port, d.v2_model, bench, args.pa_concurrency, args.pa_window_ms)
         out["perf_analyzer"] = pa
-        console.print(f"  perf_analyzer c={args.pa_concurrency} {pa}")
+        console.print(f"  perf_analyzer http/json c={args.pa_concurrency} {pa}")
+        if d.name == "tabserve-grpc":  # the same v2 request over REST (binary) and gRPC
+            for key, kw in (("perf_analyzer_binary", {"tensor_format": "binary"}),
+                            ("perf_analyzer_grpc", {"protocol": "grpc"})):  # fmt: skip
+                result = perf_analyzer(running.port + (1000 if "grpc" in key else 0),
+                                       d.v2_model, bench, args.pa_concurrency,
+                                       args.pa_window_ms, **kw)  # fmt: skip
+                out[key] = result
+                console.print(f"  {key} c={args.pa_concurrency} {result}")
     # After the load too: a server that degrades under load must not pass on its first answers.
     check.append(
         check_correctness(
@@ -241,12 +253,43 @@ def run(args: argparse.Namespace, work: Path, console: Console) -> int:
             results["servers"][name] = measure(running, args, bench, console)
         finally:
             running.stop()
+    if args.cold_starts and "tabserve" in args.server_names:
+        results["cold_start"] = cold_starts(bench, work / "cold", args.cold_starts, console)
     results["goals"] = goals.evaluate(results)
     report.print_table(results, console)
     _print_goals(results["goals"], console)
     report.write(results, args.out)
     console.print(f"wrote {args.out}/results.json, results.md, serving.png")
     return 0
+
+
+def cold_starts(bench: Any, work: Path, repeats: int, console: Console) -> dict[str, Any]:
+    """Process start → first 200 on /ready for ``models:/titanic@champion``: with an empty
+    model cache (download + adoption: FeatureSpec, ONNX conversion, parity), then cached."""
+    import statistics
+
+    from harness.servers import SERVERS, start
+
+    first, cached = [], []
+    for i in range(repeats):
+        cache = work / f"cache-{i}"
+        env_backup = os.environ.get("TABSERVE_CACHE_DIR")
+        os.environ["TABSERVE_CACHE_DIR"] = str(cache)
+        try:
+            for bucket in (first, cached):
+                running = start(SERVERS["tabserve"], bench, work / f"run-{i}-{len(bucket)}", 180)
+                bucket.append(running.cold_start_s)
+                running.stop()
+        finally:
+            if env_backup is None:
+                os.environ.pop("TABSERVE_CACHE_DIR", None)
+            else:
+                os.environ["TABSERVE_CACHE_DIR"] = env_backup
+    out = {"first_s": statistics.median(first), "cached_s": statistics.median(cached),
+           "first_all_s": first, "cached_all_s": cached}  # fmt: skip
+    console.print(f"cold start: first resolve {out['first_s']:.2f} s {first}, "
+                  f"cached {out['cached_s']:.2f} s {cached}")  # fmt: skip
+    return out
 
 
 def _print_goals(rows: list[dict[str, Any]], console: Console) -> None:

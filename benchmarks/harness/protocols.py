@@ -121,14 +121,14 @@ def mlserver_codec(spec: FeatureSpec) -> Codec:
         rows = [model_input_record(spec, r) for r in records]
         inputs = []
         for f in spec.features:
-            categorical = f.kind == "categorical"
+            text = f.dtype == "string"
             entry: dict[str, Any] = {
                 "name": f.name,
                 "shape": [len(rows), 1],
-                "datatype": "BYTES" if categorical else "FP64",
+                "datatype": V2_DATATYPES[f.dtype],
                 "data": [r[f.name] for r in rows],
             }
-            if categorical:
+            if text:
                 entry["parameters"] = {"content_type": "str"}
             inputs.append(entry)
         return orjson.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs})
@@ -137,6 +137,9 @@ def mlserver_codec(spec: FeatureSpec) -> Codec:
         return Answer(_v2_outputs(body, "predict", n), None)
 
     return Codec("mlserver-v2", path, path, encode, decode)
+
+
+V2_DATATYPES = {"string": "BYTES", "float64": "FP64", "int64": "INT64", "bool": "BOOL"}
 
 
 def tabserve_v2_codec(spec: FeatureSpec) -> Codec:

@@ -80,29 +80,35 @@ def _fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def columns(results: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(header, getter) for every column; getters read one server's result dict."""
+def columns(results: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+    """(header, path into one server's merged result) for every column."""
     levels = results["config"]["levels"]
     top = max(levels)
-
-    def level(c: int, key: str) -> Any:
-        return lambda s: _num(s.get("single", {}).get(str(c), {}).get(key))
-
-    cols: list[tuple[str, Any]] = [(f"c={c} req/s", level(c, "throughput_rps")) for c in levels]
+    cols: list[tuple[str, tuple[str, ...]]] = [
+        (f"c={c} req/s", ("single", str(c), "throughput_rps")) for c in levels
+    ]
     cols += [
-        (f"p50 ms c={top}", level(top, "q50_ms")),
-        (f"p99 ms c={top}", level(top, "q99_ms")),
-        ("batch100 c=4 rows/s", lambda s: _num(s.get("batch", {}).get("rows_per_s"))),
-        ("perf_analyzer c=8 /s", lambda s: _num(s.get("perf_analyzer", {}).get("throughput_rps"))),
-        ("cold start s", lambda s: _num(s.get("cold_start_s"))),
-        ("RSS MB", lambda s: _num(s.get("memory", {}).get("rss_mb"))),
+        (f"p50 ms c={top}", ("single", str(top), "q50_ms")),
+        (f"p99 ms c={top}", ("single", str(top), "q99_ms")),
+        ("batch100 c=4 rows/s", ("batch", "rows_per_s")),
+        ("perf_analyzer json /s", ("perf_analyzer", "throughput_rps")),
+        ("perf_analyzer binary /s", ("perf_analyzer_binary", "throughput_rps")),
+        ("perf_analyzer gRPC /s", ("perf_analyzer_grpc", "throughput_rps")),
+        ("cold start s", ("cold_start_s",)),
+        ("RSS MB", ("memory", "rss_mb")),
     ]
     return cols
 
 
+def value_at(server: dict[str, Any], path: tuple[str, ...]) -> float:
+    value: Any = server
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return _num(value)
+
+
 def _errors(server: dict[str, Any]) -> str:
-    total = sum(int(v.get("errors", 0)) for v in server.get("single", {}).values())
-    total += int(server.get("batch", {}).get("errors", 0))
+    total = int(server.get("errors_total", 0))
     failed = [k for k, v in server.get("single", {}).items() if "failed" in v]
     text = str(total)
     if failed or server.get("failed"):
@@ -121,14 +127,20 @@ def _correct(server: dict[str, Any]) -> str:
 
 def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """Two tables (throughput by concurrency; everything else), one row per server."""
-    servers = results["servers"]
+    from harness.rounds import merge
+
+    servers = merge(results["servers"])
     ref = servers.get(REFERENCE, {})
     cols = columns(results)
     n_levels = len(results["config"]["levels"])
     groups = [
-        ("single record, closed loop: requests/s (ratio to tabserve)", cols[:n_levels], False),
         (
-            "latency, batches, perf_analyzer, start-up, memory (ratio to tabserve)",
+            "single record, closed loop: requests/s (ratio to tabserve) [range over rounds]",
+            cols[:n_levels],
+            False,
+        ),
+        (
+            "latency, batches, perf_analyzer, start-up, memory (ratio to tabserve) [range]",
             cols[n_levels:],
             True,
         ),
@@ -138,13 +150,17 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
         header = ["server", *[h for h, _ in group]] + (["errors", "correct"] if with_checks else [])
         body = []
         for name, server in servers.items():
-            cells = [name]
-            for head, get in group:
-                value, base = get(server), get(ref)
+            rounds = server.get("rounds", 1)
+            cells = [name if rounds == 1 else f"{name} ({rounds} rounds)"]
+            for head, path in group:
+                value, base = value_at(server, path), value_at(ref, path)
                 digits = 2 if head.startswith(("p50", "p99", "cold")) else 0
                 cell = _fmt(value, digits)
                 if name != REFERENCE and math.isfinite(value):
                     cell += _ratio(value, base)
+                low_high = server.get("spread", {}).get("/".join(path))
+                if rounds > 1 and low_high and low_high[0] != low_high[1]:
+                    cell += f" [{_fmt(low_high[0], digits)}..{_fmt(low_high[1], digits)}]"
                 cells.append(cell)
             if with_checks:
                 cells += [_errors(server), _correct(server)]
@@ -207,8 +223,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from harness.rounds import merge
+
     levels = results["config"]["levels"]
-    servers = results["servers"]
+    servers = merge(results["servers"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
     for name, server in servers.items():
         ys = [_num(server.get("single", {}).get(str(c), {}).get("throughput_rps")) for c in levels]

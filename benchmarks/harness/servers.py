@@ -66,6 +66,11 @@ def _tabserve(*flags: str) -> Callable[[Workbench, int, Path], list[str]]:
     return command
 
 
+def _tabserve_grpc(bench: Workbench, port: int, workdir: Path) -> list[str]:
+    # The gRPC port is the HTTP port + 1000 (checked free when the run picks the HTTP one).
+    return _tabserve("--grpc-port", str(port + 1000))(bench, port, workdir)
+
+
 def _tabserve_env(bench: Workbench) -> dict[str, str]:
     return {"TABSERVE_HOME": str(bench.home)}
 
@@ -85,6 +90,16 @@ def _baseline_env(bench: Workbench) -> dict[str, str]:
 def _floor(bench: Workbench, port: int, workdir: Path) -> list[str]:
     script = BENCH_DIR / "peers" / "floor.py"
     return [_python(), str(script), "--port", str(port), "--workers", "1"]
+
+
+def _raw_floor(bench: Workbench, port: int, workdir: Path) -> list[str]:
+    return [_python(), str(BENCH_DIR / "peers" / "raw_floor.py"), "--port", str(port)]
+
+
+def _handwritten_onnx(bench: Workbench, port: int, workdir: Path) -> list[str]:
+    script = BENCH_DIR / "peers" / "handwritten_onnx_server.py"
+    onnx, spec = bench.model_dir / "model.onnx", bench.model_dir / "feature_spec.json"
+    return [_python(), str(script), "--onnx", str(onnx), "--spec", str(spec), "--port", str(port)]
 
 
 def _handwritten(bench: Workbench, port: int, workdir: Path) -> list[str]:
@@ -126,7 +141,11 @@ SERVERS: dict[str, ServerDef] = {
     s.name: s
     for s in [
         ServerDef(
-            "floor", "constant answer, same FastAPI/uvicorn stack", "floor", 1, _floor,
+            "raw-floor", "constant answer, bare ASGI on uvicorn (the machine's limit)", "floor",
+            1, _raw_floor, "/ready", lambda b: floor_codec(),
+        ),
+        ServerDef(
+            "floor", "constant answer, FastAPI on uvicorn", "floor", 1, _floor,
             "/ready", lambda b: floor_codec(),
         ),
         ServerDef(
@@ -149,9 +168,18 @@ SERVERS: dict[str, ServerDef] = {
             lambda b: tabserve_codec(b.spec), _tabserve_env, v2_model=MODEL_NAME,
         ),
         ServerDef(
+            "tabserve-grpc", "tabserve serve with --grpc-port (perf_analyzer over gRPC)",
+            "tabserve", 1, _tabserve_grpc, "/ready", lambda b: tabserve_codec(b.spec),
+            _tabserve_env, v2_model=MODEL_NAME,
+        ),
+        ServerDef(
             "tabserve-2w", "tabserve serve, ONNX, batching on, --workers 2", "tabserve", 2,
             _tabserve("--workers", "2"), "/ready", lambda b: tabserve_codec(b.spec),
             _tabserve_env, v2_model=MODEL_NAME,
+        ),
+        ServerDef(
+            "handwritten-onnx", "FastAPI + pydantic + onnxruntime, the same model.onnx", "peer",
+            1, _handwritten_onnx, "/health", lambda b: handwritten_codec(b.spec),
         ),
         ServerDef(
             "handwritten", "FastAPI + pydantic + pickle + DataFrame per request", "peer", 1,

@@ -146,9 +146,17 @@ _PA_PATTERNS = {
 
 
 def perf_analyzer(
-    port: int, model: str, bench: Workbench, concurrency: int, window_ms: int
+    port: int,
+    model: str,
+    bench: Workbench,
+    concurrency: int,
+    window_ms: int,
+    *,
+    protocol: str = "http",
+    tensor_format: str = "json",
 ) -> dict[str, Any]:
-    """Triton's perf_analyzer over HTTP with the pool's rows as JSON input data."""
+    """Triton's perf_analyzer (http or grpc) with the pool's rows as input data. Over HTTP the
+    tensors are JSON by default: the binary extension is Triton's, MLServer does not read it."""
     from tabserve.tools.perf_analyzer import PerfAnalyzerUnavailable, ensure_perf_analyzer
     from tabserve.tools.perf_data import input_data
 
@@ -160,10 +168,11 @@ def perf_analyzer(
         import json
 
         json.dump(input_data(bench.spec, bench.records[:100]), handle)
-    argv = [str(tool.binary), "-m", model, "-u", f"127.0.0.1:{port}", "-i", "http"]
+    argv = [str(tool.binary), "-m", model, "-u", f"127.0.0.1:{port}", "-i", protocol]
     argv += ["--concurrency-range", str(concurrency), "--input-data", handle.name]
-    # JSON tensors: the binary extension is Triton's, MLServer does not read it.
-    argv += ["--input-tensor-format", "json", "-p", str(window_ms), "--stability-percentage", "100"]
+    if protocol == "http":
+        argv += ["--input-tensor-format", tensor_format]
+    argv += ["-p", str(window_ms), "--stability-percentage", "100"]
     argv += ["--percentile", "99"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=tool.env(), timeout=180)

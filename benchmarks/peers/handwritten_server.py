@@ -39,15 +39,8 @@ def request_model(spec: dict[str, Any]) -> type[BaseModel]:
 
 
 def to_frame(rows: list[dict[str, Any]], spec: dict[str, Any]) -> pd.DataFrame:
-    """The DataFrame the pipeline was fitted on: categories as strings, "" when missing."""
-    frame = pd.DataFrame(rows)
-    for feature in spec["features"]:
-        name = feature["name"]
-        if feature["kind"] == "categorical":
-            frame[name] = frame[name].map(lambda v: "" if v is None else str(v)).astype(object)
-        else:
-            frame[name] = frame[name].astype("float64")
-    return frame
+    """The DataFrame the pipeline was fitted on: the raw columns, in the spec's order."""
+    return pd.DataFrame(rows, columns=[f["name"] for f in spec["features"]])
 
 
 def create_app(model_path: Path, spec_path: Path) -> FastAPI:

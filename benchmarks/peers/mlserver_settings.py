@@ -1,9 +1,9 @@
 """Write an MLServer model repository for the pickled pipeline: settings.json + model-settings.json.
 
 MLServer's scikit-learn runtime loads ``model.joblib`` with joblib and calls ``predict`` on what
-the request decodes to. The pipeline wants a DataFrame with named columns and categories as
-strings, so the model declares the pandas request codec (``content_type: "pd"``) and each
-categorical input the ``str`` codec; a v2 client (or perf_analyzer, which sends no content types)
+the request decodes to. The pipeline wants the raw frame it was fitted on (named columns, each in
+its signature type), so the model declares the pandas request codec (``content_type: "pd"``) and
+each string input the ``str`` codec; a v2 client (or perf_analyzer, which sends no content types)
 then gets the right DataFrame. Server-wide: one inference worker (MLServer's default), loopback
 only, no access log (``debug: false``), as the other servers run without one.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "model.joblib"
-V2_DATATYPES = {"categorical": "BYTES", "numeric": "FP64", "boolean": "FP64"}
+V2_DATATYPES = {"string": "BYTES", "float64": "FP64", "int64": "INT64", "bool": "BOOL"}
 
 
 def model_settings(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -28,10 +28,10 @@ def model_settings(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     for feature in spec["features"]:
         entry: dict[str, Any] = {
             "name": feature["name"],
-            "datatype": V2_DATATYPES[feature["kind"]],
+            "datatype": V2_DATATYPES[feature["dtype"]],
             "shape": [-1, 1],
         }
-        if feature["kind"] == "categorical":
+        if feature["dtype"] == "string":
             entry["parameters"] = {"content_type": "str"}
         inputs.append(entry)
     return {
