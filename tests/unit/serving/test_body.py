@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from tabserve.serving.admission import Admission
 from tabserve.serving.app import TabserveApp
 from tabserve.serving.http import Call, Reply, Route
 from tabserve.settings import Settings
@@ -28,7 +29,9 @@ async def echo(call: Call) -> Reply:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    state = SimpleNamespace(plane=None, settings=Settings(max_body_bytes=LIMIT))
+    state = SimpleNamespace(
+        plane=None, settings=Settings(max_body_bytes=LIMIT), admission=Admission(1000)
+    )
     app = TabserveApp(
         state,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
