@@ -25,8 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tabserve.local_server import free_port, stop, wait_ready  # noqa: E402
 from tests.fixtures.browser import chrome_arguments, chromium_binary  # noqa: E402
+
+from tabserve.local_server import free_port, stop, wait_ready  # noqa: E402
 
 TIMING = """
 const nav = performance.getEntriesByType('navigation')[0];

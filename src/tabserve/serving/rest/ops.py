@@ -14,6 +14,7 @@ from tabserve.serving.http import Call, Reply, Route
 from tabserve.serving.rest import openapi, page
 from tabserve.serving.state import ServerState
 
+
 def routes(state: ServerState) -> list[Route]:
     # The document is rebuilt when the served spec changes (a hot reload), so /docs stays true.
     cache: dict[str, Any] = {"spec": None, "body": b""}
