@@ -293,6 +293,11 @@
     into.append(list);
   }
 
+  // "2026-12-01T22:45:30.071038+00:00" → "2026-12-01 22:45:30" (the report's times are UTC).
+  function fmtTime(iso) {
+    return iso ? iso.replace("T", " ").slice(0, 19) : null;
+  }
+
   async function loadReport() {
     const into = $("drift-body");
     let response;
@@ -314,8 +319,9 @@
     into.append(head);
     const pd = body.prediction_drift;
     const facts = [
-      `generated ${body.generated_at || "?"}`,
-      body.window ? `window ${body.window.since || "start"} → ${body.window.until || "now"}` : "",
+      `generated ${fmtTime(body.generated_at) || "?"} UTC`,
+      body.window ? `window ${fmtTime(body.window.since) || "start"} → ` +
+        `${fmtTime(body.window.until) || "now"}` : "",
       body.rows ? `${body.rows.current} logged rows vs ${body.rows.reference} reference rows` : "",
       pd ? `prediction drift: ${pd.drifted ? "yes" : "no"}` : "",
     ].filter(Boolean);
