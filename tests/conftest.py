@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.postgres",
     "tests.fixtures.mlflow_stack",
+    "tests.fixtures.browser",
 ]

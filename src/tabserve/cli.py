@@ -33,6 +33,23 @@ def _progress_lines() -> None:
     logger.setLevel(logging.INFO)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from tabserve import __version__
+
+        typer.echo(f"tabserve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version"
+    ),
+) -> None:
+    """From a tabular CSV to a fast, validated, monitored HTTP model service."""
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error (no traceback) and exit."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -344,6 +361,33 @@ def drift(
     )
     typer.echo(outcome.summary)
     raise typer.Exit(outcome.exit_code)
+
+
+# ---- first run -------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    model_uri: str | None = typer.Argument(None, help="Also check that this model resolves"),
+    host: str | None = typer.Option(None, help="Address `serve` will bind [127.0.0.1]"),
+    port: int | None = typer.Option(None, help="Port `serve` will listen on [8000]"),
+    log_db: str | None = typer.Option(None, help="Prediction log URL [TABSERVE_LOG_DB]"),
+) -> None:
+    """Check what a first run needs (libraries, home, tracking URI, model, prediction log,
+    port) and say what to fix; exit 1 when something fails. Passwords are never printed."""
+    from tabserve.doctor import run_checks
+    from tabserve.settings import get_settings
+
+    flags = {"host": host, "port": port, "log_db": log_db}
+    settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
+    failed = 0
+    for check in run_checks(settings, model_uri):
+        failed += check.status == "fail"
+        typer.echo(check.line())
+    if failed:
+        typer.echo(f"{failed} check{'s' * (failed > 1)} failed")
+        raise typer.Exit(1)
+    typer.echo("all checks passed")
 
 
 # ---- load test -------------------------------------------------------------------------------

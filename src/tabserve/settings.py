@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     log_db: str | None = None
     log_sample: float = 1.0
     log_queue_size: int = 100_000
+    # Where the model page looks for the latest `tabserve drift --json` report (drift.json);
+    # None means the home.
+    report_dir: Path | None = None
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or (self.home / ".tabserve" / "models")
+
+    def resolved_report_dir(self) -> Path:
+        return self.report_dir or self.home
 
     def resolved_log_db(self) -> str | None:
         if self.log_db == "off":

@@ -6,7 +6,8 @@
                ◄─ every ServingError raised on the way, as the one error envelope
                ◄─ request metrics (route template, status, model, version)
 
-Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops) as closures over one ServerState.
+Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops; docs and page for people) as closures
+over one ServerState.
 This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,
 middleware stack and request/response objects cost more per request than tabserve's whole
 validation, and none of it is needed — every route reads its raw body and writes bytes.
@@ -38,7 +39,7 @@ from tabserve.serving.errors import (
 )
 from tabserve.serving.http import Call, NoRoute, Reply, Route, Router
 from tabserve.serving.request_metrics import UNMATCHED, RequestMetrics
-from tabserve.serving.rest import kserve_v1, mlflow, ops, v1, v2
+from tabserve.serving.rest import docs, kserve_v1, mlflow, ops, page, v1, v2
 from tabserve.serving.state import ServerState
 from tabserve.settings import Settings
 
@@ -206,6 +207,8 @@ def create_app(
         *mlflow.routes(state),
         *kserve_v1.routes(state),
         *ops.routes(state),
+        *docs.routes(state),  # /docs, /redoc: Swagger UI and ReDoc, no external URL
+        *page.routes(state),  # the model page at /, /stats, /report
     ]
     return TabserveApp(
         state,

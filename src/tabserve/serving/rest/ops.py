@@ -1,4 +1,7 @@
-"""Operations routes: liveness, readiness, Prometheus, and the API documentation."""
+"""Operations routes: liveness, readiness, Prometheus, and the OpenAPI document.
+
+(/docs and /redoc, the pages over the document, are rest/docs.py.)
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,8 @@ import orjson
 
 from tabserve.serving import metrics
 from tabserve.serving.http import Call, Reply, Route
-from tabserve.serving.rest import openapi
+from tabserve.serving.rest import openapi, page
 from tabserve.serving.state import ServerState
-
-SWAGGER_UI = """<!doctype html>
-<html><head><title>{title} — API</title><meta charset="utf-8">
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});</script>
-</body></html>"""
 
 
 def routes(state: ServerState) -> list[Route]:
@@ -52,16 +47,13 @@ def routes(state: ServerState) -> list[Route]:
             plane = state.plane
             version = plane.model_version if plane is not None else "loading"
             document = openapi.build(spec, "tabserve", version, state.settings.max_rows)
+            document["paths"].update(page.OPENAPI_PATHS)  # the model page's JSON routes
             cache.update(spec=spec, body=orjson.dumps(document))
         return Reply(cache["body"])
-
-    async def docs(call: Call) -> Reply:
-        return Reply(SWAGGER_UI.format(title="tabserve").encode(), media_type=b"text/html")
 
     return [
         Route("/health", health, access="probe"),
         Route("/ready", ready, access="probe"),
         Route("/metrics", metrics_endpoint, access="metrics"),
         Route("/openapi.json", openapi_json, in_schema=False),
-        Route("/docs", docs, in_schema=False),
     ]
