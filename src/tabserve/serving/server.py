@@ -94,6 +94,7 @@ def run_uvicorn() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        http="tabserve.serving.coalescing:CoalescingHttpToolsProtocol",  # one send per answer
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
