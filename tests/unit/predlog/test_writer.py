@@ -162,3 +162,18 @@ def test_sample_zero_logs_nothing(tmp_path: Path, sample: float) -> None:
     assert not _submit(plog, "x")
     plog.close()
     assert count_rows(plog.engine) == 0
+
+
+def test_writer_process_yields_the_cpu_to_the_server(tmp_path: Path) -> None:
+    """The writer runs at a lower priority than the serving process (niceness +10)."""
+    import os
+
+    plog = _log(tmp_path)
+    try:
+        assert _submit(plog, "nice") and plog.flush(10)
+        process = plog._process
+        assert process is not None and process.poll() is None
+        writer_nice = os.getpriority(os.PRIO_PROCESS, process.pid)
+        assert writer_nice >= min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
+    finally:
+        plog.close()
