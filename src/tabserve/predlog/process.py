@@ -85,26 +85,39 @@ class LogWriter:
         self._next_orphan_scan = 0.0
         self._last_drop_log = 0.0
         self._eof = threading.Event()
+        # Lines read off the pipe, and those of them whose rows are not yet stored anywhere:
+        # the server keeps every line until the difference (``durable_lines``) covers it,
+        # and gives the rest to the next writer if this one dies (docs/adr/0005).
+        self._lines_read = 0
+        self._undelivered_lines = 0
 
     # -- input ---------------------------------------------------------------------------
 
     def accept(self, line: bytes, *, handled: bool = False) -> None:
-        """Queue one entry line. ``handled``: already counted by the server (an inbox spill)."""
+        """Queue one entry line. ``handled``: not from the pipe, already counted by the server
+        (an inbox spill). A line from the pipe counts towards ``durable_lines`` once its rows
+        are in the database, the spool or the quarantine (or it was not an entry at all)."""
         try:
             entry = orjson.loads(line)
             n_rows = int(entry[5])
         except (orjson.JSONDecodeError, TypeError, ValueError, IndexError):
-            log.error("prediction log: skipping a malformed entry line")
+            if line.strip():
+                log.error("prediction log: skipping a malformed entry line")
+            if not handled:
+                with self._lock:
+                    self._lines_read += 1
             return
         with self._lock:
             self._pending += n_rows
-        self._queue.append((entry, handled))
+            if not handled:
+                self._lines_read += 1
+                self._undelivered_lines += 1
+            self._queue.append((entry, handled))
 
     def read_stream(self, stream: Any) -> None:
         """The reader thread: lines off the pipe until EOF."""
         for line in stream:
-            if line.strip():
-                self.accept(line)
+            self.accept(line)
         self._eof.set()
 
     # -- the writer loop ------------------------------------------------------------------
@@ -145,8 +158,10 @@ class LogWriter:
         with self._lock:
             counts = dict(self.counts)
             pending = self._pending
+            durable = self._lines_read - self._undelivered_lines
         return counts | {
             "db_up": self._db_up, "spool_bytes": self.spool.bytes, "queue_rows": pending,
+            "durable_lines": durable,
         }  # fmt: skip
 
     def _take(self) -> list[tuple[list[Any], bool]]:
@@ -172,9 +187,7 @@ class LogWriter:
             except Exception as exc:  # a malformed entry must not take the batch with it
                 log.error("prediction log: cannot turn request %r into rows: %s", entry[1], exc)
                 self._count(dropped=n, handled=0 if handled else n)
-                with self._lock:
-                    self._pending -= n
-                continue
+                continue  # (its rows leave the pending count with the batch, below)
             rows.extend(entry_rows)
             if not handled:
                 fresh += n
@@ -194,6 +207,7 @@ class LogWriter:
                 self._spool_or_drop(rows, fresh)
         with self._lock:
             self._pending -= sum(int(e[5]) for e, _ in items)
+            self._undelivered_lines -= sum(1 for _, handled in items if not handled)
 
     def _spool_or_drop(self, rows: list[Row], fresh: int) -> None:
         try:
@@ -359,8 +373,8 @@ def _yield_cpu() -> None:
     """Lower this process's CPU priority, so the serving process wins a contended core.
 
     The writer is behind a queue and a spool: a slower writer costs rows a little more delay,
-    a slower server costs every client latency. Ten steps below the server, the scheduler gives it about a
-    tenth of a core it has to share, and all of any idle one (docs/adr/0005).
+    a slower server costs every client latency. Ten steps below the server, the scheduler gives
+    it about a tenth of a core it has to share, and all of any idle one (docs/adr/0005).
     """
     niceness = int(os.environ.get("TABSERVE_PREDLOG_NICENESS", DEFAULT_NICENESS))
     with contextlib.suppress(OSError):

@@ -41,6 +41,7 @@ round. Only when the spool directory is full too are rows dropped, counted in
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import logging
@@ -52,7 +53,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -75,6 +76,8 @@ _COUNTERS = {
     "dropped": metrics.ROWS_DROPPED,
     "quarantined": metrics.ROWS_QUARANTINED,
 }
+# A writer's cumulative counts, summed over the writers a restart replaced (``stats``).
+_TOTALS = (*_COUNTERS, "handled")
 
 
 def default_spool_dir(home: Path, url: str) -> Path:
@@ -124,13 +127,18 @@ class PredictionLog:
         self._submitted = 0
         self._dropped_here = 0
         self._spilled_here = 0
-        self._writer_stats: dict[str, Any] = {}
+        self._writer_stats: dict[str, Any] = {}  # the current writer's last report
+        self._earlier: dict[str, int] = dict.fromkeys(_TOTALS, 0)  # writers it replaced
         self._reported: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._last_drop_log = 0.0
         self._next_start = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
+        # Lines shipped to the current writer and not yet reported durable by it, oldest first,
+        # as (index of the chunk's last line, lines, rows): given to the next writer if it dies.
+        self._unacked: collections.deque[tuple[int, list[bytes], int]] = collections.deque()
+        self._shipped_lines = 0
         self._engine: Engine | None = None
         self._start_writer()
         self._shipper = threading.Thread(target=self._ship_loop, name="predlog-ship", daemon=True)
@@ -229,12 +237,16 @@ class PredictionLog:
                           "in the background (pid %d)", timeout, process.pid)  # fmt: skip
         if self._reader is not None:
             self._reader.join(1.0)
+        if process is not None and process.poll() is not None:
+            self._reclaim_unacked()  # normally nothing: a clean exit reports all lines durable
         if self._engine is not None:
             self._engine.dispose()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             writer = dict(self._writer_stats)
+            for key in _TOTALS:
+                writer[key] = int(writer.get(key, 0)) + self._earlier[key]
             submitted = self._submitted
             dropped_here, spilled_here = self._dropped_here, self._spilled_here
         handled = int(writer.get("handled", 0))
@@ -267,33 +279,46 @@ class PredictionLog:
 
     def _start_writer(self) -> None:
         env = {**os.environ, "TABSERVE_PREDLOG_WRITER": orjson.dumps(self._writer_config).decode()}
-        self._process = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "tabserve.predlog.process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
         )
+        with self._lock:  # a new writer counts its lines and its totals from zero
+            for key in _TOTALS:
+                self._earlier[key] += int(self._writer_stats.get(key, 0))
+            self._writer_stats = {}
+            self._process = process
+            self._shipped_lines = 0
+            self._reported = dict.fromkeys(_COUNTERS, 0)
         self._reader = threading.Thread(
-            target=self._read_stats, args=(self._process.stdout,), name="predlog-stats",
-            daemon=True,
-        )  # fmt: skip
+            target=self._read_stats, args=(process,), name="predlog-stats", daemon=True
+        )
         self._reader.start()
 
-    def _read_stats(self, stream: IO[bytes] | None) -> None:
-        if stream is None:
+    def _read_stats(self, process: subprocess.Popen[bytes]) -> None:
+        if process.stdout is None:
             return
-        for line in stream:
+        for line in process.stdout:
             try:
                 snapshot = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
             with self._lock:
+                if process is not self._process:
+                    return  # a writer that was replaced: its counts are not ours any more
                 self._writer_stats = snapshot
-            for key, counter in _COUNTERS.items():
-                delta = int(snapshot.get(key, 0)) - self._reported[key]
+                durable = int(snapshot.get("durable_lines", 0))
+                while self._unacked and self._unacked[0][0] <= durable:
+                    self._unacked.popleft()
+                deltas = {key: int(snapshot.get(key, 0)) - self._reported[key] for key in _COUNTERS}
+                for key, delta in deltas.items():
+                    if delta > 0:
+                        self._reported[key] += delta
+            for key, delta in deltas.items():
                 if delta > 0:
-                    counter.inc(delta)
-                    self._reported[key] += delta
+                    _COUNTERS[key].inc(delta)
             metrics.QUEUE_ROWS.set(int(snapshot.get("queue_rows", 0)) + self._buffered_rows)
             metrics.SPOOL_BYTES.set(int(snapshot.get("spool_bytes", 0)))
             metrics.DB_UP.set(1 if snapshot.get("db_up") else 0)
@@ -319,15 +344,32 @@ class PredictionLog:
             try:
                 process.stdin.write(b"".join(lines))
                 process.stdin.flush()
+                with self._lock:
+                    self._shipped_lines += len(lines)
+                    self._unacked.append((self._shipped_lines, lines, rows))
                 return
             except (BrokenPipeError, OSError, ValueError):
                 log.error("prediction log: the writer process (pid %d) stopped taking rows",
                           process.pid)  # fmt: skip
+        # The writer is gone: what it took but did not store goes to the inbox with these
+        # lines (rows it did store are written again and ignored: the key is unique).
+        self._reclaim_unacked()
         if time.monotonic() >= self._next_start and not self._stop.is_set():
             self._next_start = time.monotonic() + self.retry_interval_s
             log.warning("prediction log: starting the writer process again")
             self._start_writer()
         self._spill(lines, rows, "the writer process is not running")
+
+    def _reclaim_unacked(self) -> None:
+        """Give lines a dead writer never reported durable to the inbox (the next writer's)."""
+        with self._lock:
+            chunks = list(self._unacked)
+            self._unacked.clear()
+        lines = [line for _, chunk, _ in chunks for line in chunk]
+        if lines:
+            log.warning("prediction log: %d request(s) the stopped writer had not stored go "
+                        "to the inbox", len(lines))  # fmt: skip
+            self._spill(lines, sum(rows for _, _, rows in chunks), "the writer process stopped")
 
     def _spill(self, lines: list[bytes], n_rows: int, why: str) -> bool:
         if write_inbox(self.spool_dir, lines, self.spool_max_bytes):

@@ -177,3 +177,42 @@ def test_writer_process_yields_the_cpu_to_the_server(tmp_path: Path) -> None:
         assert writer_nice >= min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
     finally:
         plog.close()
+
+
+def test_a_killed_writer_loses_nothing_it_had_taken(tmp_path: Path) -> None:
+    """SIGKILL the writer while it holds lines it has read but not stored: the server gives
+    them to the next writer (through the inbox), and every row lands exactly once."""
+    import os
+    import signal
+
+    plog = _log(tmp_path, flush_interval_s=30.0)  # the first writer never flushes on its own
+    try:
+        _submit(plog, "warm-up")  # stored in the writer's first round; then it sleeps 30 s
+        deadline = time.monotonic() + 10
+        while plog.stats()["written"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for i in range(200):
+            _submit(plog, f"a{i}")
+        deadline = time.monotonic() + 10
+        while plog._shipped_lines < 201 and time.monotonic() < deadline:
+            time.sleep(0.02)  # shipped: in the pipe or in the writer's queue, stored nowhere
+        time.sleep(0.2)
+        first = plog._process
+        assert first is not None and plog.stats()["written"] == 3
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        for i in range(200):  # the next submit finds the writer dead, reclaims, restarts it
+            _submit(plog, f"b{i}")
+            time.sleep(0.002)
+        deadline = time.monotonic() + 10
+        while plog._process is first and time.monotonic() < deadline:
+            _submit(plog, f"c{int(time.monotonic() * 1e6)}")
+            time.sleep(0.05)
+        assert plog._process is not first, "the writer was not restarted"
+    finally:
+        plog.close()  # EOF: the restarted writer drains its queue and the inbox, and exits
+    with plog.engine.connect() as conn:
+        ids = conn.execute(sa.select(predictions.c.request_id).distinct()).scalars().all()
+    for prefix in ("a", "b"):
+        assert {f"{prefix}{i}" for i in range(200)} <= set(ids)
+    assert count_rows(plog.engine) == 3 * len(ids)  # three records per request, none twice
