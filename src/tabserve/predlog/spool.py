@@ -85,18 +85,36 @@ class Spool:
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 return False
+            start = None
             try:
                 if self._active is None:
                     self._open_new_segment()
                 assert self._active is not None
+                start = self._active.tell()
                 self._active.write(data)
                 # Out of Python's buffer into the OS: survives a crash of this process.
                 self._active.flush()
             except OSError as exc:
                 log.error("prediction log spool write failed in %s: %s", self.directory, exc)
+                self._abandon_segment(start)
                 return False
             self._bytes += len(data)
             return True
+
+    def _abandon_segment(self, start: int | None) -> None:
+        """After a failed write (a full disk): cut the segment back to where the write began,
+        so the rows reported as not spooled are not in it either (and no torn line is), close
+        it without retrying what its buffer holds, and start a new one next time."""
+        active, self._active = self._active, None
+        if active is not None:
+            with contextlib.suppress(OSError, ValueError):
+                active.close()
+        if start is not None and self._active_path is not None:
+            with contextlib.suppress(OSError):
+                os.truncate(self._active_path, start)
+        self._active_path = None
+        with contextlib.suppress(OSError):
+            self._bytes = sum(p.stat().st_size for p in self._own_segments())
 
     def _open_new_segment(self) -> None:
         while True:
