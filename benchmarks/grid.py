@@ -61,8 +61,9 @@ def start_cluster(workers: int, threads: int, logs: Path) -> tuple[str, list[sub
             time.sleep(0.3)
 
 
-def grid_once(mode: str, address: str) -> float:
-    """Wall seconds of the grid alone (for the cluster: connect + scatter + fits + close)."""
+def grid_once(mode: str, address: str) -> tuple[float, float, float]:
+    """Wall seconds of the grid alone (for the cluster: connect + scatter + fits + close), of
+    connecting (client, workers, version check) on its own, and the fits' own seconds summed."""
     from tabserve.datasets import load_table
     from tabserve.training.config import load_experiment, load_grid
     from tabserve.training.fit import split_frame, target_values
@@ -78,17 +79,20 @@ def grid_once(mode: str, address: str) -> float:
     x, y = prepare_frame(train, spec), target_values(train, spec)
     args = (points, spec, x, y, "roc_auc", config.cv_folds, config.seed)
     start = time.perf_counter()
+    connected = start
     if mode == "cluster":
         from tabserve.training.cluster import connect
 
         cluster = connect(address)
+        connected = time.perf_counter()
         try:
-            run_grid(*args, -1, show_progress=False, cluster=cluster)
+            results = run_grid(*args, -1, show_progress=False, cluster=cluster)
         finally:
             cluster.close()
     else:
-        run_grid(*args, int(mode[-1]), show_progress=False)
-    return time.perf_counter() - start
+        results = run_grid(*args, int(mode[-1]), show_progress=False)
+    fits = sum(r.fit_time_s for r in results)
+    return time.perf_counter() - start, connected - start, fits
 
 
 def train_once(mode: str, address: str, home: Path) -> float:
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-repeats", type=int, default=2)
     parser.add_argument("--with-j1", action="store_true", help="also time local -j1")
     opts = parser.parse_args()
     modes = ["local -j1"] * opts.with_j1 + ["local -j2", "cluster"]
@@ -116,21 +121,36 @@ def main() -> None:
           f"{os.cpu_count()} cores here; logs in {logs}")  # fmt: skip
     try:
         grid: dict[str, list[float]] = {m: [] for m in modes}
+        fits: dict[str, list[float]] = {m: [] for m in modes}
+        connects: list[float] = []
         for r in range(opts.repeats):
             for mode in modes if r % 2 == 0 else reversed(modes):
-                grid[mode].append(grid_once(mode, address))
-        trains = {m: train_once(m, address, logs / "home" / m.replace(" ", "")) for m in modes}
+                total, connect, fitted = grid_once(mode, address)
+                grid[mode].append(total)
+                fits[mode].append(fitted)
+                connects += [connect] if mode == "cluster" else []
+        trains: dict[str, list[float]] = {m: [] for m in modes}
+        for r in range(opts.train_repeats):  # a fresh store each time: all pay the same setup
+            for mode in modes if r % 2 == 0 else reversed(modes):
+                home = logs / "home" / f"{mode.replace(' ', '')}-{r}"
+                trains[mode].append(train_once(mode, address, home))
     finally:
         for proc in reversed(procs):
             stop(proc, 15)
     base = statistics.median(grid["local -j2"])
+    train_base = statistics.median(trains["local -j2"])
     print(f"\n{'':<10} {'grid median s':>14} {'min':>6} {'max':>6} {'÷ local -j2':>12}"
-          f" {'tabserve train s':>17}")  # fmt: skip
+          f" {'fits s (sum)':>13} {'tabserve train s':>17} {'÷ local -j2':>12}")  # fmt: skip
     for mode in modes:
-        runs = grid[mode]
-        med = statistics.median(runs)
+        runs, train = grid[mode], statistics.median(trains[mode])
+        med, fit = statistics.median(runs), statistics.median(fits[mode])
         print(f"{mode:<10} {med:>14.2f} {min(runs):>6.2f} {max(runs):>6.2f} {med / base:>12.2f}"
-              f" {trains[mode]:>17.1f}")  # fmt: skip
+              f" {fit:>13.2f} {train:>17.1f} {train / train_base:>12.2f}")  # fmt: skip
+    print(
+        f"\ncluster: connect + version check {statistics.median(connects):.2f} s (median) of"
+        f" the grid's {statistics.median(grid['cluster']):.2f} s;"
+        f" {opts.repeats} grid runs and {opts.train_repeats} trainings per mode, interleaved"
+    )
 
 
 if __name__ == "__main__":
