@@ -85,7 +85,19 @@ def _register_backend() -> None:
     from joblib._dask import DaskDistributedBackend
 
     class _ClusterBackend(DaskDistributedBackend):
-        """joblib's Dask backend, minus the silent sequential path on a one-thread cluster."""
+        """joblib's Dask backend, minus the silent sequential path on a one-thread cluster,
+        with the data scattered under fresh keys."""
+
+        def __init__(self, *args: Any, scatter: list[Any] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if scatter:
+                # joblib scatters with hash=True: the same data get the same keys, and when one
+                # client scatters them again while its release of the last copy is in flight
+                # the scheduler forgets them under the new tasks ("lost dependencies", or a
+                # hang) — measured here under load. Unique keys cannot collide.
+                self._scatter = list(scatter)
+                futures = self.client.scatter(self._scatter, broadcast=True, hash=False)
+                self.data_futures = {id(x): f for x, f in zip(self._scatter, futures, strict=True)}
 
         def effective_n_jobs(self, n_jobs: int) -> int:
             n = int(super().effective_n_jobs(n_jobs))
