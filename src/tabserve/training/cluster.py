@@ -12,12 +12,14 @@ Contract:
   up front, and each task refers to it by key instead of carrying a copy. It yields the
   ``Parallel`` keyword arguments that make ``jobs`` hold (``-1``: every worker thread).
 
-Why a backend subclass: joblib 1.6's ``DaskDistributedBackend`` sizes ``n_jobs`` as the
-cluster's thread total, and ``Parallel`` takes its sequential path — every task in *this*
-process, no warning — whenever that number is 1 (a cluster with one worker thread in all).
-``_ClusterBackend`` never reports fewer than 2, so the tasks always go to the cluster, and the
-concurrency the user asked for is enforced with ``pre_dispatch`` instead (joblib keeps that many
-tasks in flight). Nothing else of joblib's or Dask's behaviour is replaced.
+Why a backend subclass (docs/adr/0008-dask-for-the-grid.md), two changes and nothing else:
+
+- joblib 1.6's ``DaskDistributedBackend`` sizes ``n_jobs`` as the cluster's thread total, and
+  ``Parallel`` takes its sequential path — every task in *this* process, no warning — whenever
+  that number is 1 (a cluster with one worker thread in all). ``_ClusterBackend`` never reports
+  fewer than 2, so the tasks always go to the cluster, and the concurrency asked for is held
+  with ``pre_dispatch`` instead (joblib keeps that many tasks in flight).
+- joblib scatters with content-hashed keys; the subclass scatters under fresh ones (see there).
 """
 
 from __future__ import annotations
