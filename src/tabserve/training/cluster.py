@@ -12,7 +12,7 @@ Contract:
   up front, and each task refers to it by key instead of carrying a copy. It yields the
   ``Parallel`` keyword arguments that make ``jobs`` hold (``-1``: every worker thread).
 
-Why a backend subclass (docs/adr/0008-dask-for-the-grid.md), two changes and nothing else:
+Why a backend subclass (docs/adr/0010-dask-for-the-grid.md), two changes and nothing else:
 
 - joblib 1.6's ``DaskDistributedBackend`` sizes ``n_jobs`` as the cluster's thread total, and
   ``Parallel`` takes its sequential path — every task in *this* process, no warning — whenever
