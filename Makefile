@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install demo test test-unit test-integration lint fmt fuzz bench soak clean
+.PHONY: help install demo test test-unit test-integration lint fmt fuzz bench bench-grid soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: $(STAMP)  ## side-by-side serving benchmark (installs peers under benchma
 
 soak: $(STAMP)  ## 10 minutes at 70 % of one worker's capacity: RSS, errors, p99 per minute
 	$(BIN)/python benchmarks/soak.py --minutes 10 --out benchmarks/results/soak/
+
+bench-grid: $(STAMP)  ## the training grid locally vs on a local Dask cluster (~1.5 min)
+	$(BIN)/python benchmarks/grid.py
 
 clean:  ## remove generated state (keeps .venv)
 	rm -rf mlflow.db mlartifacts mlruns results .tabserve predictions.db* drift.html drift.json

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.mlflow_stack",
     "tests.fixtures.browser",
+    "tests.fixtures.dask_cluster",
 ]

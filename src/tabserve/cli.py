@@ -100,7 +100,14 @@ def init(
 def train(
     config: Path = typer.Argument(..., help="Experiment YAML"),
     grid: Path | None = typer.Option(None, "--grid", help="Grid YAML (one run per point)"),
-    jobs: int = typer.Option(-1, "--jobs", "-j", help="Grid points fitted in parallel (-1: all)"),
+    jobs: int = typer.Option(
+        -1, "--jobs", "-j", help="Grid points fitted in parallel (-1: all cores or cluster threads)"
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Fit the grid on this Dask scheduler, tcp://HOST:8786 [TABSERVE_DASK_SCHEDULER]",
+    ),
 ) -> None:
     """Train (grid search), log to MLflow, export ONNX, register; move @champion if better."""
     from rich.console import Console
@@ -113,7 +120,10 @@ def train(
     experiment = load_experiment(config)
     grid_config = load_grid(grid) if grid is not None else None
     console = Console()
-    result = run_training(experiment, grid_config, get_settings(), console, jobs=jobs)
+    settings = get_settings()
+    if cluster:
+        settings = settings.model_copy(update={"dask_scheduler": cluster})
+    result = run_training(experiment, grid_config, settings, console, jobs=jobs)
     print_training(result, console)
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     reference: Path | None = None
     target: str | None = None
 
+    # Training: the grid on an existing Dask cluster (tcp://HOST:8786) instead of local processes.
+    dask_scheduler: str | None = None
+
     # Monitoring. None means sqlite:///<home>/predictions.db; "off" disables the log.
     log_db: str | None = None
     log_sample: float = 1.0

@@ -39,6 +39,12 @@ def print_training(result: TrainResult, console: Console) -> None:
             style="bold green" if best else None,
         )
     console.print(table)
+    if result.cluster:
+        processes = sorted({p.ran_on for p in result.points})
+        console.print(
+            f"fitted on the Dask cluster at {result.cluster}: {len(processes)} worker "
+            f"process(es) ({', '.join(processes)}; tag tabserve.fitted_on on each run)"
+        )
     b = result.best
     console.print(f"best: {b.family} {_params(b.params)}")
     console.print(

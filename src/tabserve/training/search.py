@@ -1,11 +1,17 @@
 """Grid search: one cross-validated fit per grid point, points fitted in parallel (joblib).
 
 Each point is cross-validated on the training split and then refitted on all of it, in a worker
-process; results stream back as they finish so the Rich progress bar moves with real work.
+process — a local one (joblib's loky processes) or a Dask worker (``cluster``: see cluster.py,
+the training data are scattered to the workers once); results stream back as they finish so the
+Rich progress bar moves with real work. A point is one task: its CV folds run one after another
+inside it, so the grid is the unit of parallelism everywhere, and each result says where it ran.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +24,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from tabserve.training.cluster import DaskCluster
 
 
 @dataclass
@@ -33,6 +41,12 @@ class PointResult:
     pipeline: Pipeline | None
     error: str | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    # HOST:PID of the process that fitted it (a Dask worker's, on a cluster).
+    ran_on: str = ""
+
+
+def _here() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _cv(spec: FeatureSpec, folds: int, seed: int) -> Any:
@@ -55,22 +69,31 @@ def fit_point(
     seed: int,
 ) -> PointResult:
     """Cross-validate one grid point, then refit it on the whole training split."""
+    from joblib import parallel_config
     from sklearn.model_selection import cross_val_score
 
     start = time.perf_counter()
     n_classes = len(spec.target.classes or [])
     try:
-        pipeline = build_pipeline(spec, family, params, seed)
-        scores = cross_val_score(
-            pipeline, prepared, y, cv=_cv(spec, folds, seed), scoring=scorer_name(metric, n_classes)
-        )
-        values = [natural(metric, float(s)) for s in scores]
-        pipeline.fit(prepared, y)
+        # The folds run here, in order: on a Dask worker joblib would otherwise send each fold
+        # to the cluster as a task of its own, with its own copy of the data.
+        with parallel_config(backend="sequential"):
+            pipeline = build_pipeline(spec, family, params, seed)
+            scores = cross_val_score(
+                pipeline,
+                prepared,
+                y,
+                cv=_cv(spec, folds, seed),
+                scoring=scorer_name(metric, n_classes),
+            )
+            values = [natural(metric, float(s)) for s in scores]
+            pipeline.fit(prepared, y)
     except Exception as exc:  # a bad parameter value fails this point, not the whole search
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return PointResult(
-            index, family, params, None, None, time.perf_counter() - start, None, first
-        )
+            index, family, params, None, None, time.perf_counter() - start, None, first,
+            ran_on=_here(),
+        )  # fmt: skip
     import numpy as np
 
     return PointResult(
@@ -81,6 +104,7 @@ def fit_point(
         float(np.std(values)),
         time.perf_counter() - start,
         pipeline,
+        ran_on=_here(),
     )
 
 
@@ -94,8 +118,10 @@ def run_grid(
     seed: int,
     jobs: int,
     show_progress: bool = True,
+    cluster: DaskCluster | None = None,
 ) -> list[PointResult]:
-    """Fit every point (``jobs`` in parallel; -1 = all cores) with a progress bar."""
+    """Fit every point (``jobs`` in parallel; -1 = all cores, or all worker threads of
+    ``cluster``) with a progress bar."""
     from joblib import Parallel, delayed
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -112,9 +138,15 @@ def run_grid(
         disable=not show_progress,
         transient=False,
     )
-    with progress:
+    where: contextlib.AbstractContextManager[dict[str, Any]] = contextlib.nullcontext(
+        {"n_jobs": jobs}
+    )
+    if cluster is not None:
+        # The same objects every task names: joblib's backend sends each task their keys.
+        where = cluster.parallel(jobs, scatter=[spec, prepared, y])
+    with progress, where as options:
         bar = progress.add_task(f"grid ({folds}-fold CV, {metric})", total=len(points))
-        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        parallel = Parallel(return_as="generator_unordered", **options)
         for result in parallel(tasks):
             results.append(result)
             progress.advance(bar)

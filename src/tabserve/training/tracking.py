@@ -64,6 +64,8 @@ class TrainingRun:
             metrics[f"cv_{metric}_std"] = point.cv_std or 0.0
         metrics.update({f"test_{k}": v for k, v in point.test_metrics.items()})
         tags = {"tabserve.error": point.error} if point.error else {}
+        if point.ran_on:
+            tags["tabserve.fitted_on"] = point.ran_on
         self.log({"family": point.family, **point.params}, metrics, tags, run_id=child)
         self.client.set_terminated(child, "FINISHED" if point.error is None else "FAILED")
         return child

@@ -35,6 +35,8 @@ from tabserve.training.search import PointResult, best_point, run_grid
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from tabserve.training.cluster import DaskCluster
+
 
 @dataclass
 class TrainResult:
@@ -48,6 +50,8 @@ class TrainResult:
     points: list[PointResult] = field(default_factory=list)
     run_id: str = ""
     wall_time_s: float = 0.0
+    # The Dask scheduler the grid ran on (None: local processes).
+    cluster: str | None = None
 
 
 def _spec(config: ExperimentConfig, frame: Any, console: Console) -> FeatureSpec:
@@ -84,6 +88,27 @@ def _metric(config: ExperimentConfig, spec: FeatureSpec) -> str:
     return metric
 
 
+def _cluster(settings: Settings, jobs: int, console: Console) -> DaskCluster | None:
+    """The Dask cluster the settings name (connected, checked), or None to train locally."""
+    if not settings.dask_scheduler:
+        return None
+    from tabserve.training.cluster import connect
+
+    cluster = connect(settings.dask_scheduler)
+    at_once = cluster.concurrency(jobs)
+    console.print(
+        f"grid on the Dask cluster at {cluster.address}: {cluster.workers} worker(s), "
+        f"{cluster.threads} thread(s); {at_once} fit(s) at a time, the data scattered once"
+    )
+    if cluster.threads == 1 or at_once == 1:
+        # joblib's Dask backend would run a job it sizes as 1 in this process, silently.
+        console.print(
+            "[yellow]one fit at a time[/]: dispatched to the cluster anyway (joblib alone would "
+            "run every fit in this process when it sizes the job as 1)"
+        )
+    return cluster
+
+
 def train(
     config: ExperimentConfig,
     grid: GridConfig | None,
@@ -91,12 +116,33 @@ def train(
     console: Console,
     jobs: int = 1,
 ) -> TrainResult:
-    """Run one training end to end and return what happened (printed along the way)."""
+    """Run one training end to end and return what happened (printed along the way).
+
+    With ``settings.dask_scheduler`` the grid runs on that Dask cluster (connected first, so a
+    dead scheduler fails before any work); ``jobs`` then caps the fits in flight there.
+    """
+    started = time.perf_counter()  # the wall time includes connecting to a cluster
+    cluster = _cluster(settings, jobs, console)
+    try:
+        return _train(config, grid, settings, console, jobs, cluster, started)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _train(
+    config: ExperimentConfig,
+    grid: GridConfig | None,
+    settings: Settings,
+    console: Console,
+    jobs: int,
+    cluster: DaskCluster | None,
+    started: float,
+) -> TrainResult:
     from tabserve.training.artifacts import write_model_dir
     from tabserve.training.fit import split_frame, target_values
     from tabserve.training.tracking import TrainingRun
 
-    started = time.perf_counter()
     if config.tracking_uri:
         settings = settings.model_copy(update={"tracking_uri": config.tracking_uri})
     frame = load_table(config.data_source())
@@ -117,7 +163,10 @@ def train(
     run = TrainingRun(mlflow_client, config.experiment_name, settings)
     ok = False
     try:
-        results = run_grid(points, spec, prepared, y, metric, config.cv_folds, config.seed, jobs)
+        results = run_grid(
+            points, spec, prepared, y, metric, config.cv_folds, config.seed, jobs,
+            cluster=cluster,
+        )  # fmt: skip
         n_classes = len(spec.target.classes or [])
         for point in results:
             if point.pipeline is not None:
@@ -193,4 +242,5 @@ def train(
         results,
         run.run_id,
         time.perf_counter() - started,
+        cluster.address if cluster is not None else None,
     )
