@@ -257,6 +257,7 @@ def _alias_version_fast(name: str, alias: str, settings: Settings) -> str | None
             f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias",
             params={"name": name, "alias": alias},
             timeout=5.0,
+            **_mlflow_http_options(),
         )
         return str(response.json()["model_version"]["version"]) if response.is_success else None
     if uri.startswith("sqlite:///"):
@@ -271,6 +272,22 @@ def _alias_version_fast(name: str, alias: str, settings: Settings) -> str | None
             ).fetchone()
         return str(row[0]) if row else None
     return None
+
+
+def _mlflow_http_options() -> dict[str, Any]:
+    """Credentials and TLS options from the environment variables MLflow's own client reads,
+    so the fast alias read works against a tracking server that needs them."""
+    env = os.environ
+    options: dict[str, Any] = {}
+    if env.get("MLFLOW_TRACKING_TOKEN"):
+        options["headers"] = {"Authorization": f"Bearer {env['MLFLOW_TRACKING_TOKEN']}"}
+    elif env.get("MLFLOW_TRACKING_USERNAME"):
+        options["auth"] = (env["MLFLOW_TRACKING_USERNAME"], env.get("MLFLOW_TRACKING_PASSWORD", ""))
+    if env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        options["verify"] = False
+    elif env.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+        options["verify"] = env["MLFLOW_TRACKING_SERVER_CERT_PATH"]
+    return options
 
 
 def _download(

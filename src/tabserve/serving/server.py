@@ -160,6 +160,7 @@ def app_from_env() -> TabserveApp:
     from tabserve.serving.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per --watch poll
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
     model_dir = ModelDir(Path(os.environ[ENV_MODEL_DIR]))
     app = create_app(
