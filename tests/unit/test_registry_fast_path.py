@@ -68,7 +68,7 @@ def test_the_fast_alias_read_sends_mlflows_credentials(monkeypatch: pytest.Monke
     seen: list[str | None] = []
 
     class Registry(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             if self.headers.get("Authorization") != "Bearer t0ken":
                 self.send_response(401)
