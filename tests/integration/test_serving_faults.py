@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -183,3 +184,35 @@ def test_an_unreadable_spec_or_a_missing_model_file_is_a_clear_error_and_exit_2(
     assert done.returncode == 2, done.stderr
     assert "the sklearn model cannot be loaded" in done.stderr and str(broken) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+class _Tripwire:
+    """Unpickling this creates a directory: proof that a pickle was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_the_onnx_path_never_unpickles_the_model(
+    titanic_model_dir: Path, tmp_path: Path, serve_model: Any
+) -> None:
+    """With model.onnx present, serving (default --runtime auto) answers without loading the
+    model's pickle: a pickle that leaves a mark when loaded leaves none. The same pickle under
+    --runtime native does leave it — so the mark is a real tripwire."""
+    import pickle
+
+    model = tmp_path / "model"
+    shutil.copytree(titanic_model_dir, model)
+    marker = tmp_path / "unpickled"
+    (model / "model.pkl").write_bytes(pickle.dumps(_Tripwire(marker)))
+    server = serve_model(model)
+    answer = httpx.post(f"{server.url}/predict", json=RECORD, timeout=10)
+    assert answer.status_code == 200 and answer.json()["prediction"] in (0, 1)
+    server.stop()
+    assert not marker.exists(), "the ONNX path loaded the pickle"
+    done = _serve_exit(model, "--runtime", "native")
+    assert done.returncode == 2, done.stderr  # the "model" it unpickled is not a model
+    assert marker.is_dir()
