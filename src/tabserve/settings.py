@@ -6,6 +6,7 @@ CLI flags override it. Nothing else in the code reads the environment for config
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -86,6 +87,16 @@ class Settings(BaseSettings):
 
     def resolved_report_dir(self) -> Path:
         return self.report_dir or self.home
+
+    def to_child_json(self) -> str:
+        """These settings as JSON for a child process's environment, secrets in clear.
+
+        ``model_dump_json`` masks a SecretStr as ``**********`` — right for anything printed,
+        wrong for the server process ``tabserve serve`` execs, which needs the real keys."""
+        payload = self.model_dump(mode="json")
+        if self.api_keys is not None:
+            payload["api_keys"] = self.api_keys.get_secret_value()
+        return json.dumps(payload)
 
     def resolved_log_db(self) -> str | None:
         if self.log_db == "off":

@@ -48,7 +48,7 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
             "use --runtime auto or native"
         )
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
-    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    os.environ[ENV_SETTINGS] = settings.to_child_json()
     if watch_uri:
         os.environ[ENV_WATCH_URI] = watch_uri
     sys.stdout.flush()

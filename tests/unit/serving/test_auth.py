@@ -63,3 +63,13 @@ def test_metrics_can_be_public(titanic_model_dir: Path, tmp_path: Path) -> None:
     with served(titanic_model_dir, tmp_path, metrics_public=True) as c:
         assert c.get("/metrics").status_code == 200
         assert c.post("/predict", json=RECORD).status_code in (401,)
+
+
+def test_the_server_process_gets_the_real_keys_not_the_mask() -> None:
+    """``tabserve serve`` hands its settings to the server process it execs as JSON: the keys
+    must survive that trip (model_dump_json alone writes the mask, and every key would fail)."""
+    sent = Settings(api_keys="k-one,k-two")  # type: ignore[arg-type]
+    received = Settings.model_validate_json(sent.to_child_json())
+    assert received.api_keys is not None
+    assert received.api_keys.get_secret_value() == "k-one,k-two"
+    assert "k-one" not in sent.model_dump_json() and "k-one" not in repr(sent)
