@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from tabserve.predlog.entries import Row, from_spool, rows_of, to_spool
+from tabserve.predlog.entries import Row, from_spool, row_count, rows_of, to_spool
 from tabserve.predlog.spool import INBOX_RE, Spool
 from tabserve.predlog.store import RowInserter, ensure_schema, make_engine
 
@@ -44,6 +44,9 @@ STATS_INTERVAL_S = 0.2
 ORPHAN_SCAN_INTERVAL_S = 60.0
 DROP_LOG_INTERVAL_S = 5.0
 DEFAULT_NICENESS = 10
+# A queued entry: its line as received, its row count, and whether the server already counted
+# it (an inbox spill) rather than it coming off the pipe.
+Queued = tuple[bytes, int, bool]
 
 
 class LogWriter:
@@ -72,7 +75,7 @@ class LogWriter:
         self._inserter = RowInserter(self.engine)
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.quarantine_path = Path(spool_dir) / f"quarantine-{os.getpid()}.jsonl"
-        self._queue: collections.deque[tuple[list[Any], bool]] = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         self._lock = threading.Lock()
         self._pending = 0
         self.counts = {
@@ -96,11 +99,11 @@ class LogWriter:
     def accept(self, line: bytes, *, handled: bool = False) -> None:
         """Queue one entry line. ``handled``: not from the pipe, already counted by the server
         (an inbox spill). A line from the pipe counts towards ``durable_lines`` once its rows
-        are in the database, the spool or the quarantine (or it was not an entry at all)."""
+        are in the database, the spool or the quarantine (or it was not an entry at all).
+        The line is queued as bytes and parsed when it is stored (entries.row_count)."""
         try:
-            entry = orjson.loads(line)
-            n_rows = int(entry[5])
-        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError):
+            n_rows = row_count(line)
+        except ValueError:
             if line.strip():
                 log.error("prediction log: skipping a malformed entry line")
             if not handled:
@@ -112,7 +115,7 @@ class LogWriter:
             if not handled:
                 self._lines_read += 1
                 self._undelivered_lines += 1
-            self._queue.append((entry, handled))
+            self._queue.append((line, n_rows, handled))
 
     def read_stream(self, stream: Any) -> None:
         """The reader thread: lines off the pipe until EOF."""
@@ -138,6 +141,11 @@ class LogWriter:
                 if not batch:
                     break
                 self._deliver(batch)
+                # Under steady load the queue never empties: report as we go, or the server
+                # would see no counts and no acks (it keeps every unacked line) until it does.
+                if time.monotonic() - last_report >= STATS_INTERVAL_S:
+                    report(self.snapshot())
+                    last_report = time.monotonic()
             now = time.monotonic()
             if now - last_report >= STATS_INTERVAL_S or stopping:
                 report(self.snapshot())
@@ -164,9 +172,9 @@ class LogWriter:
             "durable_lines": durable,
         }  # fmt: skip
 
-    def _take(self) -> list[tuple[list[Any], bool]]:
+    def _take(self) -> list[Queued]:
         """Queued entries up to batch_rows rows (one more entry may cross the bound)."""
-        items: list[tuple[list[Any], bool]] = []
+        items: list[Queued] = []
         rows = 0
         while rows < self.batch_rows:
             try:
@@ -174,18 +182,18 @@ class LogWriter:
             except IndexError:
                 break
             items.append(item)
-            rows += int(item[0][5])
+            rows += item[1]
         return items
 
-    def _deliver(self, items: list[tuple[list[Any], bool]]) -> None:
+    def _deliver(self, items: list[Queued]) -> None:
         rows: list[Row] = []
         fresh = 0
-        for entry, handled in items:
-            n = int(entry[5])
+        for line, n, handled in items:
             try:
-                entry_rows = rows_of(entry)
+                entry_rows = rows_of(orjson.loads(line))
             except Exception as exc:  # a malformed entry must not take the batch with it
-                log.error("prediction log: cannot turn request %r into rows: %s", entry[1], exc)
+                log.error("prediction log: cannot turn an entry into rows (%s): %d record(s) "
+                          "not logged", exc, n)  # fmt: skip
                 self._count(dropped=n, handled=0 if handled else n)
                 continue  # (its rows leave the pending count with the batch, below)
             rows.extend(entry_rows)
@@ -206,8 +214,8 @@ class LogWriter:
             if rows:
                 self._spool_or_drop(rows, fresh)
         with self._lock:
-            self._pending -= sum(int(e[5]) for e, _ in items)
-            self._undelivered_lines -= sum(1 for _, handled in items if not handled)
+            self._pending -= sum(n for _, n, _ in items)
+            self._undelivered_lines -= sum(1 for _, _, handled in items if not handled)
 
     def _spool_or_drop(self, rows: list[Row], fresh: int) -> None:
         try:

@@ -139,6 +139,7 @@ class PredictionLog:
         # as (index of the chunk's last line, lines, rows): given to the next writer if it dies.
         self._unacked: collections.deque[tuple[int, list[bytes], int]] = collections.deque()
         self._shipped_lines = 0
+        self._unacked_rows = 0
         self._engine: Engine | None = None
         self._start_writer()
         self._shipper = threading.Thread(target=self._ship_loop, name="predlog-ship", daemon=True)
@@ -187,7 +188,10 @@ class PredictionLog:
             )  # fmt: skip
             with self._lock:
                 self._submitted += n_rows
-                room = self._buffered_rows + n_rows <= self.queue_rows
+                # Lines held for the writer (not shipped, or shipped and not yet stored) are
+                # bounded together: past that the writer is behind, and the inbox takes them.
+                held = self._buffered_rows + self._unacked_rows
+                room = held + n_rows <= self.queue_rows
                 if room:
                     self._buffer.append(line)
                     self._buffered_rows += n_rows
@@ -311,7 +315,7 @@ class PredictionLog:
                 self._writer_stats = snapshot
                 durable = int(snapshot.get("durable_lines", 0))
                 while self._unacked and self._unacked[0][0] <= durable:
-                    self._unacked.popleft()
+                    self._unacked_rows -= self._unacked.popleft()[2]
                 deltas = {key: int(snapshot.get(key, 0)) - self._reported[key] for key in _COUNTERS}
                 for key, delta in deltas.items():
                     if delta > 0:
@@ -347,6 +351,7 @@ class PredictionLog:
                 with self._lock:
                     self._shipped_lines += len(lines)
                     self._unacked.append((self._shipped_lines, lines, rows))
+                    self._unacked_rows += rows
                 return
             except (BrokenPipeError, OSError, ValueError):
                 log.error("prediction log: the writer process (pid %d) stopped taking rows",
@@ -365,6 +370,7 @@ class PredictionLog:
         with self._lock:
             chunks = list(self._unacked)
             self._unacked.clear()
+            self._unacked_rows = 0
         lines = [line for _, chunk, _ in chunks for line in chunk]
         if lines:
             log.warning("prediction log: %d request(s) the stopped writer had not stored go "
