@@ -22,12 +22,18 @@ app = typer.Typer(
 )
 
 
-def _progress_lines() -> None:
-    """One plain line per step of long library work (adopting a model) on stderr."""
+def _progress_lines(log_format: str = "text") -> None:
+    """One plain line per step of long library work (adopting a model) on stderr (JSON lines
+    when the server's log is JSON: they land in the same log)."""
     import logging
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    if log_format == "json":
+        from tabserve.logs import handler as log_handler
+
+        handler = log_handler("json")
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("tabserve.adoption")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -244,6 +250,13 @@ def serve(
         "categories, ranges, drift reference",
     ),
     target: str | None = typer.Option(None, help="Name of such a model's target [from MLflow]"),
+    log_format: str | None = typer.Option(None, help="The server's log lines: text or json [text]"),
+    access_log: bool = typer.Option(False, "--access-log", help="One log line per request"),
+    tracing: bool = typer.Option(
+        False,
+        "--tracing",
+        help="OpenTelemetry traces over OTLP/HTTP (tabserve[otel]; configured by OTEL_* variables)",
+    ),
 ) -> None:
     """Serve a model over HTTP: /predict, /v2, /invocations, /v1 (KServe), /metrics, /docs.
 
@@ -259,6 +272,8 @@ def serve(
         fail(f"--runtime must be auto, onnx or native, not {runtime!r}")
     if ood is not None and ood not in ("off", "warn", "reject"):
         fail(f"--ood must be off, warn or reject, not {ood!r}")
+    if log_format is not None and log_format not in ("text", "json"):
+        fail(f"--log-format must be text or json, not {log_format!r}")
     flags = {
         "host": host,
         "port": port,
@@ -280,11 +295,14 @@ def serve(
         "log_sample": log_sample,
         "reference": reference,
         "target": target,
+        "log_format": log_format,
+        "access_log": True if access_log else None,
+        "tracing": True if tracing else None,
     }
     settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
     if settings.reference is not None and not settings.reference.is_file():
         fail(f"--reference {settings.reference}: no such file")
-    _progress_lines()
+    _progress_lines(settings.log_format)
     model_dir = resolve(model_uri, settings, reference=settings.reference, target=settings.target)
     run_server(model_dir, settings, model_uri if model_uri.startswith("models:/") else None)
 

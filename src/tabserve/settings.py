@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     coerce: bool = False
     watch: bool = False
     watch_interval_s: float = 10.0
+    # The server's own log lines: text or json (logs.py), and one line per request when
+    # access_log (serving/access_log.py).
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = False
+    # OpenTelemetry traces of requests (the otel extra; exporter, sampler and service name from
+    # the standard OTEL_* variables; serving/tracing.py).
+    tracing: bool = False
     # For models tabserve did not train: training data to profile (categories, ranges, drift
     # reference), and the name to give their target.
     reference: Path | None = None

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from tabserve import logs
 from tabserve.predlog.entries import Row, from_spool, row_count, rows_of, to_spool
 from tabserve.predlog.spool import INBOX_RE, Spool
 from tabserve.predlog.store import RowInserter, ensure_schema, make_engine
@@ -352,8 +353,8 @@ def _pid_alive(pid: int) -> bool:
 
 def main() -> None:
     _yield_cpu()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = orjson.loads(os.environ[CONFIG_ENV])
+    logs.configure(config.pop("log_format", "text"))
     writer = LogWriter(
         config.pop("url"),
         spool_dir=Path(config.pop("spool_dir")),

@@ -102,6 +102,7 @@ class PredictionLog:
         ship_interval_s: float = 0.02,
         retry_interval_s: float = 1.0,
         connect_timeout_s: int = 5,
+        log_format: str = "text",
     ) -> None:
         self.url = url
         self.sample = min(max(sample, 0.0), 1.0)
@@ -120,6 +121,7 @@ class PredictionLog:
             "flush_interval_s": flush_interval_s,
             "retry_interval_s": retry_interval_s,
             "connect_timeout_s": connect_timeout_s,
+            "log_format": log_format,  # the writer's lines look like the server's (logs.py)
         }
         self._lock = threading.Lock()
         self._buffer: list[bytes] = []
@@ -155,6 +157,7 @@ class PredictionLog:
             "sample": settings.log_sample,
             "queue_rows": settings.log_queue_size,
             "spool_dir": default_spool_dir(settings.home, url),
+            "log_format": settings.log_format,
         }
         return cls(url, **(options | overrides))
 

@@ -1,13 +1,16 @@
 """The ASGI application uvicorn runs: every concern that spans routes, once, then the route.
 
-    a request ─► in-flight gauge, timer ─► route match (404/405) ─► API key (401, auth.py)
+    a request ─► in-flight gauge, timer, request id (logs.REQUEST_ID: every log line written
+               while it is handled carries it) ─► route match (404/405) ─► API key (401, auth.py)
                ─► admission: model routes past --max-in-flight answer 503 + Retry-After
                ─► the route's handler (body read through body.py's limits) ─► Reply ─► bytes
                ◄─ every ServingError raised on the way, as the one error envelope
                ◄─ request metrics (route template, status, model, version)
 
 Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops; docs and page for people) as closures
-over one ServerState.
+over one ServerState. Tracing (tracing.py) and the access log (access_log.py) are optional: when
+on, ``create_app`` wraps this front and the model routes' handlers; when off, none of their
+code runs and OpenTelemetry is not imported.
 This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,
 middleware stack and request/response objects cost more per request than tabserve's whole
 validation, and none of it is needed — every route reads its raw body and writes bytes.
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from tabserve.logs import REQUEST_ID
 from tabserve.modeldir import ModelDir
 from tabserve.serving import body, lifecycle, metrics
 from tabserve.serving.admission import Admission
@@ -38,6 +42,7 @@ from tabserve.serving.errors import (
     asgi_response,
 )
 from tabserve.serving.http import Call, NoRoute, Reply, Route, Router
+from tabserve.serving.request_ids import request_ids
 from tabserve.serving.request_metrics import UNMATCHED, RequestMetrics
 from tabserve.serving.rest import docs, kserve_v1, mlflow, ops, page, v1, v2
 from tabserve.serving.state import ServerState
@@ -80,6 +85,18 @@ class TabserveApp:
         keys = settings.api_keys.get_secret_value() if settings.api_keys else None
         self._keys = ApiKeys(keys)
         self._metrics_public = settings.metrics_public
+        # Optional layers replace the front (an attribute shadowing the method): no check per
+        # request when they are off.
+        if state.tracing is not None:
+            for route in self.router.routes:
+                if route.access == "model":
+                    route.handler = state.tracing.wrap_handler(route.handler, route.path)
+            self._http = state.tracing.wrap_http(self._http, state)  # type: ignore[method-assign]
+        if settings.access_log:
+            from tabserve.serving.access_log import AccessLog
+
+            access = AccessLog(state, self.router)
+            self._http = access.wrap_http(self._http)  # type: ignore[method-assign]
 
     @property
     def routes(self) -> list[Route]:
@@ -95,6 +112,8 @@ class TabserveApp:
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         metrics.IN_FLIGHT.inc()
+        request_id = request_ids.next()
+        REQUEST_ID.set(request_id)  # this request's task: its own context
         label = UNMATCHED
         status = 500
         try:
@@ -111,7 +130,7 @@ class TabserveApp:
             public = access == "probe" or (access == "metrics" and self._metrics_public)
             if self._keys.enabled and not public:
                 self._keys.check(_header(scope, b"authorization"))
-            call = Call(scope, body.reader(scope, receive, self._limit), params)
+            call = Call(scope, body.reader(scope, receive, self._limit), params, request_id)
             if access == "model":
                 with self.admission:  # 503 past --max-in-flight (admission.py)
                     reply = await route.handler(call)
@@ -194,6 +213,10 @@ def create_app(
     state = ServerState(
         settings=settings, spec=model_dir.spec(), admission=Admission(settings.max_in_flight)
     )
+    if settings.tracing:
+        from tabserve.serving.tracing import Tracing  # OpenTelemetry: only when tracing is on
+
+        state.tracing = Tracing.from_environment()
 
     def open_log() -> Any:
         if prediction_log == FROM_SETTINGS:

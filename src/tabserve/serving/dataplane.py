@@ -9,6 +9,7 @@ builds a new one and swaps it in, and the old one keeps answering the requests t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import time
@@ -82,6 +83,9 @@ class PredictionSink(Protocol):
 class DataPlane:
     """One loaded model version with its batcher. Build it, ``await start()``, then ``predict``."""
 
+    # What start() builds when batching is on (tracing.py's traced plane builds its subclass).
+    batcher_class: type[DynamicBatcher] = DynamicBatcher
+
     def __init__(
         self,
         model_dir: ModelDir,
@@ -117,7 +121,7 @@ class DataPlane:
     async def start(self) -> None:
         """Create the batcher in the running loop and mark the model as served."""
         if self.batching.enabled:
-            self._batcher = DynamicBatcher(
+            self._batcher = self.batcher_class(
                 self._run,
                 self.batching,
                 self._executor,
@@ -194,7 +198,11 @@ class DataPlane:
             else:
                 self._batch_rows.observe(batch.n_rows)
                 loop = asyncio.get_running_loop()
-                prediction = await loop.run_in_executor(self._executor, self._run, batch.columns)
+                # In the request's context: its log lines keep its id (a large batch, rare).
+                run = contextvars.copy_context().run
+                prediction = await loop.run_in_executor(
+                    self._executor, run, self._run, batch.columns
+                )
         except ServingError:
             raise  # shed by the batcher: already the client's answer
         except Exception as exc:

@@ -38,7 +38,11 @@ class Call:
     __slots__ = ("_headers", "_request_id", "method", "path", "path_params", "read_body", "scope")
 
     def __init__(
-        self, scope: dict[str, Any], read_body: Callable[[], Awaitable[bytes]], params: dict
+        self,
+        scope: dict[str, Any],
+        read_body: Callable[[], Awaitable[bytes]],
+        params: dict,
+        request_id: str | None = None,
     ) -> None:
         self.scope = scope
         self.method: str = scope["method"]
@@ -46,7 +50,7 @@ class Call:
         self.path_params: dict[str, str] = params
         self.read_body = read_body
         self._headers: dict[bytes, bytes] | None = None
-        self._request_id: str | None = None
+        self._request_id = request_id  # the app's front draws one per request
 
     def header(self, name: bytes, default: str = "") -> str:
         """A request header by lower-case name (the last one, if sent twice)."""

@@ -51,11 +51,17 @@ def resolve(model: ModelDir | str | Path, settings: Settings) -> ModelDir:
 
 
 def build_dataplane(
-    model_dir: ModelDir, settings: Settings, prediction_log: PredictionSink | None
+    model_dir: ModelDir,
+    settings: Settings,
+    prediction_log: PredictionSink | None,
+    tracing: Any = None,
 ) -> DataPlane:
-    """Load the runtime and warm it up on the example record (blocking: call in a thread)."""
+    """Load the runtime and warm it up on the example record (blocking: call in a thread).
+
+    With ``tracing`` (tracing.Tracing) the plane is its traced subclass."""
     runtime = load_runtime(model_dir, settings.runtime, settings.intra_op_threads)
-    plane = DataPlane(
+    make = DataPlane if tracing is None else tracing.data_plane
+    plane = make(
         model_dir,
         runtime,
         batching=BatchingOptions(
@@ -89,7 +95,7 @@ async def load(state: ServerState, model_dir: ModelDir) -> None:
     """Build and swap in the first plane; on failure keep /health up and say why on /ready."""
     try:
         plane = await asyncio.to_thread(
-            build_dataplane, model_dir, state.settings, state.prediction_log
+            build_dataplane, model_dir, state.settings, state.prediction_log, state.tracing
         )
     except UserError as exc:
         state.load_error = str(exc)
@@ -103,7 +109,7 @@ async def load(state: ServerState, model_dir: ModelDir) -> None:
         return
     await swap(state, plane)
     log.info(
-        "serving %s version %s (%s runtime)",
+        "ready: %s version %s loaded (%s runtime)",
         plane.model_name,
         plane.model_version,
         plane.runtime.name,
@@ -168,7 +174,7 @@ async def watch(state: ServerState, uri: str) -> None:
             continue
         try:
             plane = await asyncio.to_thread(
-                build_dataplane, model_dir, settings, state.prediction_log
+                build_dataplane, model_dir, settings, state.prediction_log, state.tracing
             )
         except Exception:
             log.exception("watch: version at %s failed to load; still serving the old one", uri)
@@ -215,7 +221,7 @@ async def running(
         background.append(asyncio.create_task(load(state, model_dir), name="tabserve-load"))
     else:
         plane = await asyncio.to_thread(
-            build_dataplane, model_dir, state.settings, state.prediction_log
+            build_dataplane, model_dir, state.settings, state.prediction_log, state.tracing
         )
         await swap(state, plane)
     if watch_uri and state.settings.watch:
@@ -238,3 +244,5 @@ async def running(
         sink = state.prediction_log
         if sink is not None and hasattr(sink, "close"):
             await asyncio.to_thread(sink.close)
+        if state.tracing is not None:
+            await asyncio.to_thread(state.tracing.shutdown)  # export the spans still buffered

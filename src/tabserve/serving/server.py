@@ -8,6 +8,7 @@ multiprocess mode in a fresh temporary directory, removed at exit.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -15,7 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tabserve import logs
 from tabserve.errors import UserError
+from tabserve.redact import mask_url
 from tabserve.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
             f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
             "use --runtime auto or native"
         )
+    if settings.tracing:
+        _check_tracing()
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
     os.environ[ENV_SETTINGS] = settings.to_child_json()
     if watch_uri:
@@ -56,18 +61,92 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
     os.execv(sys.executable, [sys.executable, "-m", "tabserve.serving.server"])
 
 
+def _check_tracing() -> None:
+    """--tracing needs the otel extra and OTEL_* settings it can use: say so before starting."""
+    try:
+        from tabserve.serving import tracing
+    except ImportError as exc:
+        raise UserError(
+            f"--tracing needs OpenTelemetry's SDK and OTLP exporter ({exc.name or exc} is "
+            "missing): pip install 'tabserve[otel]'"
+        ) from None
+    tracing.check_environment()
+
+
+def _runtime_name(model_dir: ModelDir, runtime: str) -> str:
+    if runtime == "onnx" or (runtime == "auto" and model_dir.has_onnx):
+        return "onnx"
+    return model_dir.flavor
+
+
+def _tracing_target() -> str:
+    """Where spans go and how many, from the OTEL_* variables (without importing OTel)."""
+    env = os.environ
+    exporter = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    if sampler.endswith("traceidratio"):
+        sampler += f" {env.get('OTEL_TRACES_SAMPLER_ARG', '1.0').strip() or '1.0'}"
+    if exporter != "otlp":
+        return f"{exporter}, {sampler}"
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if not endpoint:
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+        endpoint = base.rstrip("/") + "/v1/traces"
+    return f"OTLP {mask_url(endpoint)}, {sampler}"
+
+
+def startup_line(settings: Settings, model_dir: ModelDir) -> tuple[str, dict[str, Any]]:
+    """What the server serves, for its one line at startup: (text, the same as fields)."""
+    runtime = _runtime_name(model_dir, settings.runtime)
+    workers = f"{settings.workers} worker{'s' * (settings.workers != 1)}"
+    if settings.batching:
+        batching = (f"batching up to {settings.max_batch_size} rows, "
+                    f"{settings.max_queue_delay_us} µs queue delay")  # fmt: skip
+    else:
+        batching = "no batching"
+    log_db = settings.resolved_log_db()
+    target = mask_url(log_db) if log_db else "off"
+    grpc = f"gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else "gRPC off"
+    tracing = f"tracing on ({_tracing_target()})" if settings.tracing else "tracing off"
+    url = f"http://{settings.host}:{settings.port}"
+    text = (
+        f"serving {model_dir.name} version {model_dir.version} at {url}: {runtime} runtime, "
+        f"{workers}, {batching}, {grpc}, prediction log {target}, {tracing}, "
+        f"access log {'on' if settings.access_log else 'off'}"
+    )
+    fields = {
+        "model": model_dir.name,
+        "version": model_dir.version,
+        "url": url,
+        "runtime": runtime,
+        "workers": settings.workers,
+        "batching": settings.batching,
+        "max_batch_size": settings.max_batch_size,
+        "max_queue_delay_us": settings.max_queue_delay_us,
+        "grpc_port": settings.grpc_port,
+        "prediction_log": target,
+        "tracing": _tracing_target() if settings.tracing else False,
+        "access_log": settings.access_log,
+    }
+    return text, fields
+
+
 # Exit codes of the server process: 0 after a drain (SIGTERM or SIGINT), 2 when the model cannot
 # be loaded (the message names the file), as for any other mistake the user must fix.
 EXIT_MODEL_NOT_LOADED = 2
 _exit_code = 0
 _server: Any = None
+_log_format = "text"
 
 
 def _fatal(message: str) -> None:
     """The model failed to load in the background: stop the server, exit 2."""
     global _exit_code
     _exit_code = EXIT_MODEL_NOT_LOADED
-    sys.stderr.write(f"error: {message}\n")
+    if _log_format == "json":
+        logging.getLogger("tabserve.serving").error("error: %s", message)
+    else:
+        sys.stderr.write(f"error: {message}\n")
     if _server is not None:
         _server.should_exit = True
 
@@ -79,11 +158,17 @@ def run_uvicorn() -> None:
     uvicorn's own Server re-raises the signal after its graceful shutdown, which a supervisor
     would read as a crash (143).
     """
-    global _server
+    global _server, _log_format
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from tabserve.modeldir import ModelDir
+
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
+    _log_format = settings.log_format
+    logs.configure(settings.log_format)  # uvicorn's own lines too (log_config=None below)
+    text, fields = startup_line(settings, ModelDir(Path(os.environ[ENV_MODEL_DIR])))
+    logging.getLogger("tabserve.serving").info(text, extra={"fields": fields})
     metrics_dir = None
     if settings.workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="tabserve-metrics-")
@@ -96,7 +181,8 @@ def run_uvicorn() -> None:
         workers=settings.workers,
         http="tabserve.serving.coalescing:CoalescingHttpToolsProtocol",  # one send per answer
         log_level="warning",
-        access_log=False,
+        log_config=None,  # the root handler logs.configure set up: one format for every line
+        access_log=False,  # tabserve's own (--access-log, serving/access_log.py)
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     try:
@@ -154,14 +240,14 @@ def _draining_server(config: Any) -> Any:
 
 def app_from_env() -> TabserveApp:
     """uvicorn factory run in each worker: the app for the directory the parent resolved."""
-    import logging
-
+    global _log_format
     from tabserve.modeldir import ModelDir
     from tabserve.serving.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per --watch poll
     settings = Settings.model_validate_json(os.environ[ENV_SETTINGS])
+    _log_format = settings.log_format
+    logs.configure(settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per --watch poll
     model_dir = ModelDir(Path(os.environ[ENV_MODEL_DIR]))
     app = create_app(
         settings,

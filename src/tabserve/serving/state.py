@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tabserve.serving.admission import Admission
 from tabserve.serving.dataplane import DataPlane, PredictionSink
@@ -34,6 +35,8 @@ class ServerState:
     admission: Admission = field(default_factory=lambda: Admission(0))
     # Called when the model cannot be loaded at start (the server process exits 2).
     on_fatal: Callable[[str], None] | None = None
+    # tracing.Tracing when --tracing (planes are built traced, the exporter flushed at exit).
+    tracing: Any = None
 
     def ready_plane(self) -> DataPlane:
         """The plane serving now, or NotReady (503) while none is loaded."""

@@ -30,7 +30,10 @@ async def echo(call: Call) -> Reply:
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     state = SimpleNamespace(
-        plane=None, settings=Settings(max_body_bytes=LIMIT), admission=Admission(1000)
+        plane=None,
+        settings=Settings(max_body_bytes=LIMIT),
+        admission=Admission(1000),
+        tracing=None,
     )
     app = TabserveApp(
         state,  # type: ignore[arg-type]

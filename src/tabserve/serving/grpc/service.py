@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 import tabserve
+from tabserve.logs import REQUEST_ID
 from tabserve.serving.admission import Admission
 from tabserve.serving.auth import ApiKeys
 from tabserve.serving.codecs import v2_grpc, v2_model
@@ -118,7 +119,7 @@ class InferenceService:
         except ValidationFailed as exc:
             raise exc.summarized() from None
         with self.admission:
-            prediction = await plane.predict(batch, request_ids.next(), decoded.id)
+            prediction = await plane.predict(batch, REQUEST_ID.get(), decoded.id)
         tensors = v2_model.output_tensors(plane.spec, prediction.labels, prediction.probabilities)
         chosen = list(tensors.values())
         if decoded.outputs is not None:
@@ -141,6 +142,7 @@ class InferenceService:
 
         async def call(request: Any, context: Any) -> Any:
             started = time.perf_counter()
+            REQUEST_ID.set(request_ids.next())  # this call's task: its log lines carry it
             status = 200
             try:
                 if self.keys.enabled and not open_to_all:
@@ -178,13 +180,28 @@ class InferenceService:
         }  # fmt: skip
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
-                self._wrap(name, fn, open_to_all),
+                self._layers(name, fn, open_to_all),
                 request_deserializer=message(req).FromString,
                 response_serializer=lambda m: m.SerializeToString(),
             )
             for name, (fn, req, _, open_to_all) in methods.items()
         }
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+    def _layers(self, name: str, fn: Handler, open_to_all: bool) -> Handler:
+        """The method with the front's concerns, and tracing and the access log when on
+        (wrapped here once, so a server without them runs none of their code)."""
+        tracing = self.state.tracing
+        if tracing is not None and name == "ModelInfer":
+            fn = tracing.wrap_handler(fn, f"{SERVICE}/{name}")
+        call = self._wrap(name, fn, open_to_all)
+        if tracing is not None:
+            call = tracing.wrap_grpc(SERVICE, name, call, self.state)
+        if self.state.settings.access_log:
+            from tabserve.serving.access_log import AccessLog
+
+            call = AccessLog.grpc(self.state, f"{SERVICE}/{name}", call)
+        return call
 
 
 async def start(state: ServerState, admission: Admission, metrics: RequestMetrics) -> Any:
