@@ -9,9 +9,9 @@ span dicts (ids as hex)::
         ...                                   # point OTEL_EXPORTER_OTLP_ENDPOINT at it
         spans = receiver.wait_for(lambda spans: len(spans) >= 3, timeout=10)
 
-As a script (``python tests/helpers/otlp_receiver.py --port N [--discard]``) it serves until
-SIGTERM; ``--discard`` counts bytes and requests without decoding (for benchmarks, so the
-receiver takes as little of the shared CPU as it can).
+As a script (``python tests/helpers/otlp_receiver.py --port N``, for benchmarks) it only counts
+requests and spans (the protobuf is parsed, no dicts are built: as little of the shared CPU as
+it can take), answers ``GET /count`` with them as JSON, and serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -77,18 +77,36 @@ def decode(body: bytes) -> list[Span]:
     return spans
 
 
+def count(body: bytes) -> int:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+
+
 class OtlpReceiver:
     """The receiver in a thread (see the module docstring)."""
 
-    def __init__(self, port: int = 0, discard: bool = False) -> None:
+    def __init__(self, port: int = 0, count_only: bool = False) -> None:
         self.spans: list[Span] = []
         self.requests = 0
-        self.bytes = 0
+        self.span_count = 0
         self._lock = threading.Lock()
-        self._discard = discard
+        self._count_only = count_only
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with receiver._lock:
+                    body = f'{{"requests": {receiver.requests}, "spans": {receiver.span_count}}}'
+                self.send_response(200 if self.path == "/count" else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
@@ -116,19 +134,21 @@ class OtlpReceiver:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def _take(self, body: bytes) -> None:
-        spans = [] if self._discard else decode(body)
+        if self._count_only:
+            spans, n = [], count(body)
+        else:
+            spans = decode(body)
+            n = len(spans)
         with self._lock:
             self.requests += 1
-            self.bytes += len(body)
+            self.span_count += n
             self.spans.extend(spans)
 
     def snapshot(self) -> list[Span]:
         with self._lock:
             return list(self.spans)
 
-    def wait_for(
-        self, done: Callable[[list[Span]], bool], timeout: float = 15.0
-    ) -> list[Span]:
+    def wait_for(self, done: Callable[[list[Span]], bool], timeout: float = 15.0) -> list[Span]:
         """The spans received once ``done(spans)`` holds; raises after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -154,15 +174,14 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--discard", action="store_true")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with OtlpReceiver(args.port, discard=args.discard) as receiver:
+    with OtlpReceiver(args.port, count_only=True) as receiver:
         print(f"listening on {receiver.endpoint}", flush=True)
         while not stop.wait(1.0):
             pass
-        print(f"received {receiver.requests} requests, {receiver.bytes} bytes", flush=True)
+        print(f"received {receiver.requests} requests, {receiver.span_count} spans", flush=True)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ class AccessLog:
         client: str,
         client_id: str | None = None,
     ) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         plane = self.state.plane
         model, version = (plane.model_name, plane.model_version) if plane else ("", "")
         ms = seconds * 1000.0
@@ -69,11 +71,14 @@ class AccessLog:
         if client_id:
             fields["client_request_id"] = client_id
         # The request id leads the line (logs.py stamps it, as on every line of a request).
-        log.info(
+        # A record made here skips logging's caller lookup (a stack walk per line).
+        record = log.makeRecord(
+            log.name, logging.INFO, "", 0,
             "%s %s %s %.2f ms model=%s version=%s client=%s%s",
-            method, route, status, ms, model, version, client, tail,
-            extra={"fields": fields},
+            (method, route, status, ms, model, version, client, tail),
+            None, extra={"fields": fields},
         )  # fmt: skip
+        log.handle(record)
 
     def wrap_http(self, http: Callable[..., Awaitable[None]]) -> Any:
         """The app's front, writing one line after each answer is sent."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections import deque
 from collections.abc import Callable
@@ -75,9 +76,11 @@ class DynamicBatcher:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        # In an empty context, not a copy of the request that happened to start it: a model
+        # call serves many requests, so its log lines carry no request's id (logs.REQUEST_ID).
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name="tabserve-batcher"
+                self._loop(), name="tabserve-batcher", context=contextvars.Context()
             )
 
     async def submit(self, columns: dict[str, np.ndarray], n_rows: int) -> Prediction:
