@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     access_log: bool = False
     # OpenTelemetry traces of requests (the otel extra; exporter, sampler and service name from
-    # the standard OTEL_* variables; serving/tracing.py).
+    # the standard OTEL_* variables; serving/tracing/).
     tracing: bool = False
     # For models tabserve did not train: training data to profile (categories, ranges, drift
     # reference), and the name to give their target.

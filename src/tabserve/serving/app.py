@@ -8,7 +8,7 @@
                ◄─ request metrics (route template, status, model, version)
 
 Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops; docs and page for people) as closures
-over one ServerState. Tracing (tracing.py) and the access log (access_log.py) are optional: when
+over one ServerState. Tracing (tracing/) and the access log (access_log.py) are optional: when
 on, ``create_app`` wraps this front and the model routes' handlers; when off, none of their
 code runs and OpenTelemetry is not imported.
 This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,

@@ -83,7 +83,7 @@ class PredictionSink(Protocol):
 class DataPlane:
     """One loaded model version with its batcher. Build it, ``await start()``, then ``predict``."""
 
-    # What start() builds when batching is on (tracing.py's traced plane builds its subclass).
+    # What start() builds when batching is on (tracing/dataplane.py builds its subclass).
     batcher_class: type[DynamicBatcher] = DynamicBatcher
 
     def __init__(
