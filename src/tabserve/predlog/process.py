@@ -17,6 +17,11 @@ outage: it is bisected, the good rows are written, and each refused row goes to
 the quarantine file with a metric — never retried forever. If queue and spool are full, rows
 are dropped and counted. On EOF (the server closed the pipe or died) the writer drains what it
 has, tries the spool once more, reports, and exits.
+
+Ground truth (``POST /feedback``) travels the same way: a feedback line (a JSON object, where an
+entry is an array: feedback.py) becomes rows of the ``feedback`` table, inserted, spooled,
+replayed and quarantined like prediction rows, and counted with them (``feedback`` counts
+those of the written rows that were feedback).
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from typing import Any
 
 import orjson
 
+from tabserve.predlog import feedback
 from tabserve.predlog.entries import Row, from_spool, row_count, rows_of, to_spool
 from tabserve.predlog.spool import INBOX_RE, Spool
-from tabserve.predlog.store import RowInserter, ensure_schema, make_engine
+from tabserve.predlog.store import FeedbackInserter, RowInserter, ensure_schema, make_engine
 
 log = logging.getLogger("tabserve.predlog")
 
@@ -73,6 +79,7 @@ class LogWriter:
         self.retry_interval_s = retry_interval_s
         self.engine = make_engine(url, connect_timeout_s=connect_timeout_s)
         self._inserter = RowInserter(self.engine)
+        self._feedback_inserter = FeedbackInserter(self.engine)
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.quarantine_path = Path(spool_dir) / f"quarantine-{os.getpid()}.jsonl"
         self._queue: collections.deque[Queued] = collections.deque()
@@ -80,7 +87,7 @@ class LogWriter:
         self._pending = 0
         self.counts = {
             "handled": 0, "written": 0, "spooled": 0, "replayed": 0,
-            "dropped": 0, "quarantined": 0,
+            "dropped": 0, "quarantined": 0, "feedback": 0,
         }  # fmt: skip
         self._db_up = False
         self._down_reported = False
@@ -102,7 +109,7 @@ class LogWriter:
         are in the database, the spool or the quarantine (or it was not an entry at all).
         The line is queued as bytes and parsed when it is stored (entries.row_count)."""
         try:
-            n_rows = row_count(line)
+            n_rows = feedback.item_count(line) if feedback.is_feedback(line) else row_count(line)
         except ValueError:
             if line.strip():
                 log.error("prediction log: skipping a malformed entry line")
@@ -187,72 +194,87 @@ class LogWriter:
 
     def _deliver(self, items: list[Queued]) -> None:
         rows: list[Row] = []
+        truths: list[feedback.FeedbackRow] = []
         fresh = 0
         for line, n, handled in items:
             try:
-                entry_rows = rows_of(orjson.loads(line))
+                if feedback.is_feedback(line):
+                    truths.extend(feedback.rows_of(orjson.loads(line)))
+                else:
+                    rows.extend(rows_of(orjson.loads(line)))
             except Exception as exc:  # a malformed entry must not take the batch with it
                 log.error("prediction log: cannot turn an entry into rows (%s): %d record(s) "
                           "not logged", exc, n)  # fmt: skip
                 self._count(dropped=n, handled=0 if handled else n)
                 continue  # (its rows leave the pending count with the batch, below)
-            rows.extend(entry_rows)
             if not handled:
                 fresh += n
         with self._lock:
             backlog = self._pending
         # Past the high-water mark the database is too slow for the traffic: spool, catch up.
         too_slow = backlog > 0.8 * self.queue_rows
-        if rows:
-            if self._db_up and not too_slow:
-                try:
+        if (rows or truths) and self._db_up and not too_slow:
+            try:
+                if rows:
                     refused = self._insert(rows)
-                    self._count(written=len(rows) - refused, handled=fresh)
+                    self._count(written=len(rows) - refused)
                     rows = []
-                except Exception as exc:
-                    self._mark_down(exc)
-            if rows:
-                self._spool_or_drop(rows, fresh)
+                if truths:
+                    refused = self._insert(truths, feedback_rows=True)
+                    self._count(written=len(truths) - refused, feedback=len(truths) - refused)
+                    truths = []
+            except Exception as exc:
+                self._mark_down(exc)
+        if rows or truths:
+            self._spool_or_drop(rows, truths)
+        self._count(handled=fresh)
         with self._lock:
             self._pending -= sum(n for _, n, _ in items)
             self._undelivered_lines -= sum(1 for _, _, handled in items if not handled)
 
-    def _spool_or_drop(self, rows: list[Row], fresh: int) -> None:
+    def _spool_or_drop(self, rows: list[Row], truths: list[feedback.FeedbackRow]) -> None:
+        n = len(rows) + len(truths)
         try:
-            spooled = self.spool.append([to_spool(r) for r in rows])
+            lines = [to_spool(r) for r in rows] + [feedback.to_spool(t) for t in truths]
+            spooled = self.spool.append(lines)
         except Exception:
             log.exception("prediction log: rows not serialisable for the spool")
             spooled = False
         if spooled:
-            self._count(spooled=len(rows), handled=fresh)
+            self._count(spooled=n)
             return
-        self._count(dropped=len(rows), handled=fresh)
+        self._count(dropped=n)
         now = time.monotonic()
         if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
             self._last_drop_log = now
             log.error("prediction log: DROPPED %d record(s): the database is unavailable and "
-                      "the spool is full (total dropped %d)", len(rows),
+                      "the spool is full (total dropped %d)", n,
                       self.counts["dropped"])  # fmt: skip
 
     # -- inserting, and telling an outage from a bad row ------------------------------------
 
-    def _insert(self, rows: list[Row]) -> int:
-        """Insert ``rows``; a batch refused by a live database is bisected down to the rows
-        it refuses, which are quarantined. Returns how many were; raises on an outage."""
+    def _insert(self, rows: list[Row], *, feedback_rows: bool = False) -> int:
+        """Insert ``rows`` (prediction rows, or feedback rows); a batch refused by a live
+        database is bisected down to the rows it refuses, which are quarantined. Returns how
+        many were; raises on an outage."""
+        inserter = self._feedback_inserter if feedback_rows else self._inserter
         try:
-            self._inserter.insert(rows)
+            inserter.insert(rows)
             return 0
         except Exception as exc:
             if not _refused_for_content(exc):
                 raise  # an outage (or a lock, a timeout): the caller spools
         if len(rows) == 1:
-            self._quarantine(rows[0])
+            self._quarantine(rows[0], feedback_rows)
             return 1
         middle = len(rows) // 2
-        return self._insert(rows[:middle]) + self._insert(rows[middle:])
+        return self._insert(rows[:middle], feedback_rows=feedback_rows) + self._insert(
+            rows[middle:], feedback_rows=feedback_rows
+        )
 
-    def _quarantine(self, row: Row) -> None:
-        line = orjson.dumps(to_spool(row), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    def _quarantine(self, row: Row, feedback_row: bool = False) -> None:
+        obj = feedback.to_spool(row) if feedback_row else to_spool(row)
+        line = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         with self.quarantine_path.open("ab") as fh:
             fh.write(line)
         self._count(quarantined=1)
@@ -282,9 +304,14 @@ class LogWriter:
         """Move spooled rows into the database; yields to live traffic past a queue depth."""
         for segment in self.spool.closed_segments():
             for chunk in Spool.read(segment, chunk_rows=self.batch_rows):
-                rows = [from_spool(obj) for obj in chunk]
-                refused = self._insert(rows)
+                rows = [from_spool(o) for o in chunk if not feedback.is_spooled_feedback(o)]
+                truths = [feedback.from_spool(o) for o in chunk if feedback.is_spooled_feedback(o)]
+                refused = self._insert(rows) if rows else 0
                 self._count(written=len(rows) - refused, replayed=len(rows) - refused)
+                if truths:
+                    refused = self._insert(truths, feedback_rows=True)
+                    stored = len(truths) - refused
+                    self._count(written=stored, replayed=stored, feedback=stored)
                 if until_queue_rows is not None and self._pending > until_queue_rows:
                     return  # the rest of this segment replays next round (duplicates ignored)
             self.spool.remove(segment)

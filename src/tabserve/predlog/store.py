@@ -1,6 +1,7 @@
-"""The prediction-log table and the few statements run against it (SQLAlchemy Core).
+"""The prediction-log tables and the few statements run against them (SQLAlchemy Core).
 
-One table, the same code for SQLite (the embedded default, in WAL mode) and PostgreSQL. The
+``predictions``, and ``feedback`` beside it (ground truth: see feedback.py and
+``FeedbackInserter``); the same code for SQLite (the embedded default, in WAL mode) and PostgreSQL. The
 primary key is (request_id, record_index) — the server's own request id, unique by
 construction — and every insert is ``ON CONFLICT DO NOTHING``, so replaying a spool, or a batch
 whose commit was not acknowledged, never duplicates a row. The client's ``X-Request-ID`` is
@@ -46,6 +47,19 @@ predictions = sa.Table(
 sa.Index("ix_predictions_model_ts", predictions.c.model_name, predictions.c.ts)
 
 COLUMNS = tuple(c.name for c in predictions.columns)
+
+FEEDBACK_TABLE = "feedback"
+# Ground truth, keyed as given: the server's request id or the client's X-Request-ID (so as
+# wide as a client id may be). The report joins it to ``predictions`` (monitoring/quality.py).
+feedback = sa.Table(
+    FEEDBACK_TABLE,
+    metadata,
+    sa.Column("request_id", sa.String(CLIENT_ID_MAX), primary_key=True),
+    sa.Column("record_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.DateTime(timezone=False), nullable=False),  # when it was received
+    sa.Column("truth", sa.JSON, nullable=False),  # the class label, or the regression value
+)
+sa.Index("ix_feedback_ts", feedback.c.ts)
 
 
 def _dumps(value: Any) -> str:
@@ -93,7 +107,8 @@ def ensure_schema(engine: Engine) -> None:
     try:
         metadata.create_all(engine, checkfirst=True)
     except sa.exc.DBAPIError:
-        if not sa.inspect(engine).has_table(TABLE_NAME):
+        inspector = sa.inspect(engine)
+        if not (inspector.has_table(TABLE_NAME) and inspector.has_table(FEEDBACK_TABLE)):
             raise
     present = {c["name"] for c in sa.inspect(engine).get_columns(TABLE_NAME)}
     if "client_request_id" not in present:
@@ -206,6 +221,65 @@ class RowInserter:
             raise
         finally:
             conn.close()
+
+
+class FeedbackInserter:
+    """Upsert feedback rows ([request_id, record_index, epoch_s, truth]) in one transaction:
+    per key, the truth received last wins.
+
+    Why latest and not first (docs/adr/0015): ground truth gets corrected — a reviewer fixes
+    a label, a chargeback turns "legit" into "fraud" weeks later — and the newest word is the
+    best one. "Received last" is the row's own ``ts``, not the order rows reach the database:
+    the update applies only when the incoming ``ts`` is not older, so a spool replayed after
+    a newer label leaves the newer one, and replaying a row twice changes nothing (exactly
+    once, as for predictions). Volume is far below predictions', so this is plain SQLAlchemy
+    Core, one executemany.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        name = engine.dialect.name
+        if name not in ("sqlite", "postgresql"):  # pragma: no cover - not supported targets
+            raise ValueError(f"prediction log supports sqlite and postgresql, not {name}")
+        insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        stmt = insert(feedback)
+        self.stmt = stmt.on_conflict_do_update(
+            index_elements=["request_id", "record_index"],
+            set_={"ts": stmt.excluded.ts, "truth": stmt.excluded.truth},
+            where=stmt.excluded.ts >= feedback.c.ts,
+        )
+
+    def insert(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        # One statement may not touch a key twice (PostgreSQL refuses): keep each key's
+        # latest, the later item on a tie (a request that names a record twice).
+        latest: dict[tuple[str, int], Sequence[Any]] = {}
+        for row in rows:
+            key = (row[0], row[1])
+            seen = latest.get(key)
+            if seen is None or row[2] >= seen[2]:
+                latest[key] = row
+        params = [
+            {"request_id": r[0], "record_index": r[1], "ts": utc_naive(r[2]), "truth": r[3]}
+            for r in latest.values()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(self.stmt, params)
+
+
+def read_feedback(
+    engine: Engine, since: datetime | None = None
+) -> dict[tuple[str, int], Any]:
+    """Feedback received from ``since`` on, as {(request_id, record_index): truth}; empty when
+    the table does not exist yet (a log no server of this version has written)."""
+    if not sa.inspect(engine).has_table(FEEDBACK_TABLE):
+        return {}
+    stmt = sa.select(feedback.c.request_id, feedback.c.record_index, feedback.c.truth)
+    if since is not None:
+        stmt = stmt.where(feedback.c.ts >= to_utc_naive(since))
+    with engine.connect() as conn:
+        return {(r[0], r[1]): r[2] for r in conn.execute(stmt)}
 
 
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:

@@ -21,6 +21,9 @@ How the server uses it (once per worker process, in the app's lifespan, after an
         client_request_id=...,       # the client's X-Request-ID, kept for correlation
     )
     ...
+    plog.submit_feedback(items)      # POST /feedback: checked (request_id, record_index,
+                                     #   truth) items (feedback.py); False only when dropped
+    ...
     plog.close()                     # at shutdown: ships the rest, waits for the writer
 
 Why a writer process (docs/adr/0005): turning requests into rows and talking to the database
@@ -57,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tabserve.predlog import metrics
+from tabserve.predlog import feedback, metrics
 from tabserve.predlog.entries import encode_entry
 from tabserve.predlog.spool import write_inbox
 
@@ -75,6 +78,7 @@ _COUNTERS = {
     "replayed": metrics.ROWS_REPLAYED,
     "dropped": metrics.ROWS_DROPPED,
     "quarantined": metrics.ROWS_QUARANTINED,
+    "feedback": metrics.FEEDBACK_WRITTEN,
 }
 # A writer's cumulative counts, summed over the writers a restart replaced (``stats``).
 _TOTALS = (*_COUNTERS, "handled")
@@ -186,25 +190,39 @@ class PredictionLog:
                 request_id, client_request_id, model_name, str(model_version), n_rows, inputs,
                 predictions, probabilities, classes, latency_ms, status,
             )  # fmt: skip
-            with self._lock:
-                self._submitted += n_rows
-                # Lines held for the writer (not shipped, or shipped and not yet stored) are
-                # bounded together: past that the writer is behind, and the inbox takes them.
-                held = self._buffered_rows + self._unacked_rows
-                room = held + n_rows <= self.queue_rows
-                if room:
-                    self._buffer.append(line)
-                    self._buffered_rows += n_rows
-            if room:
-                return True
-            # The writer is not keeping up even by spooling: spill here rather than lose rows.
-            return self._spill([line], n_rows, "the in-memory buffer is full")
+            return self._enqueue(line, n_rows)
         except Exception:  # the log must never fail a request
             log.exception("prediction log: submit failed; %d record(s) not logged", n_rows)
             with self._lock:
                 self._dropped_here += max(n_rows, 0)
             metrics.ROWS_DROPPED.inc(max(n_rows, 0))
             return False
+
+    def submit_feedback(self, items: Sequence[Sequence[Any]], ts: float | None = None) -> bool:
+        """Queue checked ground-truth items (feedback.check_items) for the ``feedback`` table,
+        through the same buffer, writer, spool and inbox as predictions, never sampled out.
+        False when they could not be kept anywhere (the spool is full too): the caller tells
+        its client to send them again, since nobody else has them."""
+        if not items:
+            return True
+        if self._stop.is_set():
+            return False
+        return self._enqueue(feedback.encode_line(items, ts), len(items))
+
+    def _enqueue(self, line: bytes, n_rows: int) -> bool:
+        with self._lock:
+            self._submitted += n_rows
+            # Lines held for the writer (not shipped, or shipped and not yet stored) are
+            # bounded together: past that the writer is behind, and the inbox takes them.
+            held = self._buffered_rows + self._unacked_rows
+            room = held + n_rows <= self.queue_rows
+            if room:
+                self._buffer.append(line)
+                self._buffered_rows += n_rows
+        if room:
+            return True
+        # The writer is not keeping up even by spooling: spill here rather than lose rows.
+        return self._spill([line], n_rows, "the in-memory buffer is full")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -264,6 +282,7 @@ class PredictionLog:
             "pending": max(0, submitted - handled - dropped_here - spilled_here),
             "db_up": bool(writer.get("db_up", False)),
             "spool_bytes": int(writer.get("spool_bytes", 0)),
+            "feedback": int(writer.get("feedback", 0)),
         }
 
     @property
