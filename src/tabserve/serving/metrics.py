@@ -14,6 +14,7 @@ reload never mixes two versions in one series:
     tabserve_ood_warnings_total{model, version, field}              counter
     tabserve_predictions_total{model, version, label}               counter, rows by class
     tabserve_model_info{model, version, runtime}                    gauge, 1 while served
+    tabserve_feedback_items_total{model}                            counter, POST /feedback
     tabserve_feature_drift_score{model, feature}                    gauge, when drift is enabled
     tabserve_feature_drifted{model, feature}                        gauge 0/1
     tabserve_dataset_drift{model}                                   gauge 0/1
@@ -85,6 +86,11 @@ OOD_WARNINGS = Counter(
     [*SERVED, "field"],
 )
 PREDICTIONS = Counter("tabserve_predictions_total", "Predicted rows by class", [*SERVED, "label"])
+FEEDBACK_ITEMS = Counter(
+    "tabserve_feedback_items_total",
+    "Ground-truth items accepted by POST /feedback (queued for the feedback table)",
+    ["model"],
+)
 MODEL_INFO = Gauge(
     "tabserve_model_info",
     "The model being served (value 1; 0 once replaced)",
