@@ -1,8 +1,8 @@
 """`tabserve drift`: resolve the model, read the log window, write the reports, pick the exit code.
 
 Kept out of cli.py so the command there only parses arguments. Every mistake the user can fix
-(bad time, no log, empty window) is a UserError with one line; exit 1 means "drift found" only
-with --fail-on-drift, for cron and CI.
+(bad time, no log) is a UserError with one line (exit 2); an empty window exits 4 (nothing to
+report yet, not a failure); exit 1 means "drift found" only with --fail-on-drift, for cron and CI.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.errors import EmptyWindow, ServiceUnavailable, UserError
 from tabserve.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def run_drift(
             ) from None
         if result.n_current == 0:
             seen = ", ".join(logged_models(engine)) or "none"
-            raise UserError(
+            raise EmptyWindow(
                 f"no logged predictions for model {result.model_name!r} in the window "
                 f"(models in the log: {seen}); widen --since/--until or check --log-db"
             )
