@@ -124,6 +124,8 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._buffer: list[bytes] = []
         self._buffered_rows = 0
+        self._overflow: list[bytes] = []  # past queue_rows held: for the inbox, next round
+        self._overflow_rows = 0
         self._submitted = 0
         self._dropped_here = 0
         self._spilled_here = 0
@@ -174,7 +176,9 @@ class PredictionLog:
         status: str = "ok",
         client_request_id: str | None = None,
     ) -> bool:
-        """Queue one request's records; False if sampled out or dropped. Never raises."""
+        """Take one request's records; False if sampled out (or unloggable). Never raises,
+        never blocks: rows neither the writer nor the spool can keep are dropped later,
+        counted and logged."""
         try:
             if n_rows <= 0 or self._stop.is_set():
                 return False
@@ -191,14 +195,13 @@ class PredictionLog:
                 # Lines held for the writer (not shipped, or shipped and not yet stored) are
                 # bounded together: past that the writer is behind, and the inbox takes them.
                 held = self._buffered_rows + self._unacked_rows
-                room = held + n_rows <= self.queue_rows
-                if room:
+                if held + n_rows <= self.queue_rows:
                     self._buffer.append(line)
                     self._buffered_rows += n_rows
-            if room:
-                return True
-            # The writer is not keeping up even by spooling: spill here rather than lose rows.
-            return self._spill([line], n_rows, "the in-memory buffer is full")
+                else:  # the writer is behind: the shipper puts these in the inbox instead
+                    self._overflow.append(line)
+                    self._overflow_rows += n_rows
+            return True
         except Exception:  # the log must never fail a request
             log.exception("prediction log: submit failed; %d record(s) not logged", n_rows)
             with self._lock:
@@ -341,6 +344,10 @@ class PredictionLog:
         with self._lock:
             lines, rows = self._buffer, self._buffered_rows
             self._buffer, self._buffered_rows = [], 0
+            overflow, overflow_rows = self._overflow, self._overflow_rows
+            self._overflow, self._overflow_rows = [], 0
+        if overflow:  # one file per round, off the request path
+            self._spill(overflow, overflow_rows, "the writer process is behind")
         if not lines:
             return
         process = self._process
