@@ -58,8 +58,19 @@ def parse_model_uri(uri: str) -> ModelRef:
     return ModelRef(match["name"], match["alias"], match["version"])
 
 
+_mask_heavy = True
+
+
+def load_mlflow_whole() -> None:
+    """From now on this process imports MLflow with pandas and its flavours (for adopting a
+    model), not under the mask that keeps a plain resolve light. Call it before the first
+    MLflow import: a flavour imported under the mask stays half-imported."""
+    global _mask_heavy
+    _mask_heavy = False
+
+
 def _import_client() -> type[MlflowClient]:
-    masked = [m for m in _HEAVY if m not in sys.modules]
+    masked = [m for m in _HEAVY if m not in sys.modules] if _mask_heavy else []
     if "pandas" in masked:
         for m in masked:
             sys.modules[m] = None  # type: ignore[assignment]

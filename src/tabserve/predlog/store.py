@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from tabserve.predlog.entries import CLIENT_ID_MAX
@@ -116,6 +115,8 @@ def insert_ignoring_duplicates(engine: Engine, rows: Sequence[Mapping[str, Any]]
     """Insert rows in one transaction; rows whose key exists already are skipped."""
     if not rows:
         return
+    from sqlalchemy.dialects import postgresql, sqlite  # here: the writer rarely needs them
+
     dialect = engine.dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(predictions).on_conflict_do_nothing(

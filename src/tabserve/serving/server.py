@@ -95,6 +95,7 @@ def run_uvicorn() -> None:
         port=settings.port,
         workers=settings.workers,
         http="tabserve.serving.coalescing:CoalescingHttpToolsProtocol",  # one send per answer
+        ws="none",  # no websocket routes: do not import a websocket implementation
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
