@@ -1,6 +1,6 @@
 """Write bytecode for the modules a serving process imports, and for nothing else.
 
-The image is installed without .pyc (pip's compile-all writes ~2× the bytecode serving ever
+The image is installed without .pyc (pip's compile-all writes about twice the bytecode serving ever
 loads), and its user cannot write to the venv, so without any .pyc every start would compile
 the serving path again (measured in docs/adr/0008). Importing the serving path once at build
 time writes exactly the .pyc files those imports need.

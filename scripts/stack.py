@@ -15,6 +15,7 @@ running on this machine. Exit 1 when a step fails (after tearing down).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -23,9 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import images  # noqa: E402  (scripts/images.py)
+import images
 
-from tabserve.local_server import free_port  # noqa: E402
+from tabserve.local_server import free_port
 
 PROJECT = "tabserve-stack"
 ROOT = images.ROOT
@@ -130,10 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StepFailed, images.BuildError, subprocess.SubprocessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         with_logs = ["logs", "--no-color", "--tail", "30"]
-        try:
+        with contextlib.suppress(StepFailed, subprocess.SubprocessError):
             print(stack.compose(*with_logs, capture=True, timeout=60), file=sys.stderr)
-        except (StepFailed, subprocess.SubprocessError):
-            pass
     finally:
         if not args.keep:
             try:

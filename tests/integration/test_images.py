@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,10 @@ def test_training_image_fetches_from_a_host_trained_store(
     assert elsewhere.returncode == 2
     lines = elsewhere.stderr.strip().splitlines()
     assert len(lines) == 1 and f"are recorded at {home}/mlartifacts/" in lines[0], lines
-    assert "does not exist here: the store sqlite:////data/mlflow.db was written at another path" in lines[0]
+    assert (
+        "does not exist here: the store sqlite:////data/mlflow.db was written at another path"
+        in lines[0]
+    )
 
     # At the path it was written at, the store resolves, and the model lands in the volume.
     fetch = ["fetch", "models:/titanic@champion", "--out", "/mnt/models/titanic"]
@@ -165,3 +169,77 @@ def test_training_image_fetches_from_a_host_trained_store(
     assert same_path.returncode == 0, same_path.stderr
     assert (out / "titanic" / "feature_spec.json").is_file()
     assert (out / "titanic" / "model.onnx").is_file()
+
+
+def test_spooled_rows_survive_a_container_restart(
+    tabserve_images: Images,
+    run_container: Any,
+    titanic_model_dir: Path,
+    shared_dir: Path,
+    postgres_server: Any,
+) -> None:
+    """ADR 0005's promise in a container: rows spooled while PostgreSQL was down live in the
+    volume at TABSERVE_HOME (k8s: an emptyDir), and the next container replays them."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tabserve.local_server import free_port
+
+    database = f"spool_{uuid.uuid4().hex[:8]}"
+    # NullPool: the server is restarted below, a pooled connection would not survive it.
+    admin = sa.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT",
+                             poolclass=sa.pool.NullPool)  # fmt: skip
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {database}"))
+    log_db = postgres_server.url.rsplit("/", 1)[0] + f"/{database}"
+    model = shutil.copytree(titanic_model_dir, shared_dir / "titanic")
+    volume = docker("volume", "create")
+    port = free_port()
+    flags = ["--network", "host", "-e", "TABSERVE_HOST=127.0.0.1", "-e", f"TABSERVE_PORT={port}",
+             "-e", f"TABSERVE_LOG_DB={log_db}", "-v", f"{model}:/mnt/models:ro",
+             "-v", f"{volume}:/home/tabserve", "--read-only", "--tmpfs", "/tmp"]  # fmt: skip
+    spool_root = Path(docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume))
+
+    def spooled_rows() -> int:
+        return sum(len(p.read_text().splitlines()) for p in spool_root.rglob("spool-*.jsonl"))
+
+    started: list[str] = []
+    try:
+        postgres_server.stop()
+        first = run_container(tabserve_images.serve, flags=flags)
+        started.append(first.id)
+        first.wait_healthy(timeout_s=90)  # a dead log database does not stop serving
+        for _ in range(20):
+            answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=RECORD, timeout=10)
+            assert answer.status_code == 200
+        docker("stop", "--time", "40", first.id, timeout=60)
+        assert first.inspect()["State"]["ExitCode"] == 0, first.logs()
+        assert spooled_rows() == 20, first.logs()
+
+        postgres_server.start()
+        second = run_container(tabserve_images.serve, flags=flags)  # a new container, same volume
+        started.append(second.id)
+        second.wait_healthy(timeout_s=90)
+        engine = sa.create_engine(log_db)
+        deadline = time.monotonic() + 60
+        count = 0
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                if sa.inspect(connection).has_table("predictions"):
+                    count = connection.execute(
+                        sa.text("SELECT count(*) FROM predictions")
+                    ).scalar_one()
+            if count >= 20 and spooled_rows() == 0:
+                break
+            time.sleep(0.5)
+        engine.dispose()
+        assert (count, spooled_rows()) == (20, 0), second.logs()
+    finally:
+        if not postgres_server.is_running():
+            postgres_server.start()
+        docker("rm", "-f", *started, check=False)
+        docker("volume", "rm", volume, check=False)
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        admin.dispose()

@@ -24,7 +24,9 @@ def test_a_writable_directory_is_created(tmp_path: Path) -> None:
 def test_an_unwritable_directory_names_itself_and_the_uid(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(UserError, match=rf"the cache {blocker}/x is not writable by uid {os.getuid()}"):
+    with pytest.raises(
+        UserError, match=rf"the cache {blocker}/x is not writable by uid {os.getuid()}"
+    ):
         require_writable(blocker / "x", "the cache")
 
 
