@@ -222,7 +222,13 @@ def test_spooled_rows_survive_a_container_restart(
         started.append(second.id)
         second.wait_healthy(timeout_s=90)
         engine = sa.create_engine(log_db)
-        deadline = time.monotonic() + 60
+        # The new container's writer claims the old writer's segments as orphans: at once
+        # (their PID is free, or only a thread id in the new container, predlog/spool.py), or
+        # at the next orphan scan if a short-lived process (a healthcheck) holds it just then.
+        from tabserve.predlog.process import ORPHAN_SCAN_INTERVAL_S
+
+        replay_started = time.monotonic()
+        deadline = replay_started + ORPHAN_SCAN_INTERVAL_S + 30
         count = 0
         while time.monotonic() < deadline:
             with engine.connect() as connection:
@@ -235,6 +241,7 @@ def test_spooled_rows_survive_a_container_restart(
             time.sleep(0.5)
         engine.dispose()
         assert (count, spooled_rows()) == (20, 0), second.logs()
+        print(f"\nspooled rows replayed {time.monotonic() - replay_started:.1f} s after restart")
     finally:
         if not postgres_server.is_running():
             postgres_server.start()
