@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                             "loadtest", "up", "--abort-on-container-exit", "--exit-code-from",
                             "locust-master", "locust-master", "locust-worker",
                             capture=True, timeout=300)  # fmt: skip
+        # `up` attaches to short-lived containers late; their logs are kept until `down`.
+        locust = str(locust) + stack.compose("logs", "--no-color", "locust-master", capture=True)
         logged = stack.compose(
             "exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "predictions", "-tAc",
             "SELECT count(*), count(DISTINCT model_version) FROM predictions", capture=True,
