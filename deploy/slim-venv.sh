@@ -1,7 +1,7 @@
 #!/bin/sh
 # Shrink a venv built for the serving image to what serving runs (deploy/Dockerfile's build stage).
 #   slim-venv.sh /opt/tabserve      (after the dependencies, before tabserve itself)
-# Each step is measured in docs/adr/0008-images-without-a-registry.md; the image test
+# Each step is measured in docs/adr/0011-images-without-a-registry.md; the image test
 # (tests/integration/test_images.py) proves the result still answers /predict and /v2 through ONNX.
 set -eu
 VENV="$1"

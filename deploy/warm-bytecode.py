@@ -2,7 +2,7 @@
 
 The image is installed without .pyc (pip's compile-all writes about twice the bytecode serving ever
 loads), and its user cannot write to the venv, so without any .pyc every start would compile
-the serving path again (measured in docs/adr/0008). Importing the serving path once at build
+the serving path again (measured in docs/adr/0011). Importing the serving path once at build
 time writes exactly the .pyc files those imports need.
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a local stand-in for python:3.11-slim from Debian's packages, for machines that can run
-# Docker but reach no container registry (docs/adr/0008-images-without-a-registry.md).
+# Docker but reach no container registry (docs/adr/0011-images-without-a-registry.md).
 #
 #   scripts/build-base-image.sh            # prints the image name: tabserve-base:bookworm
 #

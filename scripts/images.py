@@ -7,7 +7,7 @@
 One builder for every image: Compose's embedded BuildKit client, which needs no buildx plugin
 (Debian's docker.io has none) and passes build secrets. The bases are the official
 ``python:3.11-slim`` / ``debian:bookworm-slim`` when present or pullable; where no registry
-answers, the local stand-in from scripts/build-base-image.sh (docs/adr/0008). Behind a
+answers, the local stand-in from scripts/build-base-image.sh (docs/adr/0011). Behind a
 TLS-intercepting proxy pip needs the proxy's CA: the host's bundle goes in as the ``build_ca``
 secret (TABSERVE_BUILD_CA, else PIP_CERT, else Debian's bundle), mounted for pip only.
 Images are tagged with the package version (src/tabserve/__init__.py).

@@ -1,6 +1,6 @@
 # One port in front of N tabserve replicas: HAProxy from Debian. It finds the replicas through
 # Docker's DNS (server-template + resolvers), so `--scale tabserve=N` needs no config change,
-# and sends traffic only to replicas whose /ready answers 200 (docs/adr/0010).
+# and sends traffic only to replicas whose /ready answers 200 (docs/adr/0013).
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 RUN apt-get update -qq \

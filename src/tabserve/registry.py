@@ -75,7 +75,7 @@ def load_mlflow_whole() -> None:
 
 def _import_client() -> type[MlflowClient]:
     if importlib.util.find_spec("mlflow") is None:
-        # The serving image has no MLflow (docs/adr/0008): it serves directories.
+        # The serving image has no MLflow (docs/adr/0011): it serves directories.
         raise UserError(
             "resolving a models:/ or runs:/ URI needs MLflow, which this install does not have: "
             "pip install 'tabserve[registry]', or fetch the model where MLflow is installed "

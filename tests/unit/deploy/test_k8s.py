@@ -86,7 +86,7 @@ def test_writable_paths_are_volumes_and_the_spool_outlives_the_container() -> No
     server = pod["containers"][0]
     mounts = {m["mountPath"]: m for m in server["volumeMounts"]}
     # TABSERVE_HOME (the image's /home/tabserve) holds the prediction-log spool: an emptyDir,
-    # which survives container restarts within the pod (docs/adr/0005, 0011).
+    # which survives container restarts within the pod (docs/adr/0005, 0014).
     home = mounts["/home/tabserve"]
     assert "emptyDir" in volumes[home["name"]] and not home.get("readOnly")
     assert "/tmp" in mounts
