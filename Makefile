@@ -15,7 +15,7 @@ help:  ## list the targets
 # x86-64 as CI and the images run; another Python installs from pyproject's ranges and says so.
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip $(if $(wildcard requirements.lock),-c requirements.lock)
 	@if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
 	    echo "$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'"; \
 	    $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
