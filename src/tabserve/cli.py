@@ -306,13 +306,14 @@ def fetch(
     import shutil
 
     from tabserve.adoption import resolve
-    from tabserve.settings import get_settings
+    from tabserve.settings import get_settings, require_writable
 
     if reference is not None and not reference.is_file():
         fail(f"--reference {reference}: no such file")
     _progress_lines()
     model_dir = resolve(model_uri, get_settings(), reference=reference, target=target)
     if out is not None:
+        require_writable(out, "--out")
         shutil.copytree(model_dir.path, out, dirs_exist_ok=True)
         typer.echo(str(out.resolve()))
         return

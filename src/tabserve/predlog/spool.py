@@ -39,6 +39,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # kill() accepts a thread's id too. In a fresh container PIDs start over, so the PID of an
+    # earlier container's writer is often a thread of the new writer itself: that segment's
+    # owner is gone. Only a thread-group leader is a process (Linux; elsewhere trust kill()).
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    for line in status.splitlines():
+        if line.startswith("Tgid:"):
+            return int(line.split()[1]) == pid
     return True
 
 
