@@ -108,8 +108,14 @@ def feedback_alone(url: str, tag: str, posts: int, concurrency: int) -> dict[str
         t.join()
     elapsed = time.perf_counter() - start
     q = np.quantile(latencies, [0.5, 0.99]) * 1000
-    return {"posts": posts, "failed": failed[0], "posts_per_s": posts / elapsed,
-            "items_per_s": posts * ITEMS / elapsed, "p50_ms": float(q[0]), "p99_ms": float(q[1])}
+    return {
+        "posts": posts,
+        "failed": failed[0],
+        "posts_per_s": posts / elapsed,
+        "items_per_s": posts * ITEMS / elapsed,
+        "p50_ms": float(q[0]),
+        "p99_ms": float(q[1]),
+    }
 
 
 def serve(rounds: int, requests: int) -> None:
@@ -191,7 +197,9 @@ def refresh(rows_list: list[int], repeats: int) -> None:
             plog.submit(f"r{start}", model_dir.name, model_dir.version, cols, 100,
                         (probs[:, 1] > 0.5).astype(int), probs, [0, 1])  # fmt: skip
             if start % 1000 == 0:  # 10 %: every record of one request in ten
-                plog.submit_feedback([(f"r{start}", j, int(rng.integers(0, 2))) for j in range(100)])
+                plog.submit_feedback(
+                    [(f"r{start}", j, int(rng.integers(0, 2))) for j in range(100)]
+                )
         assert plog.flush(600), plog.stats()
         plog.close()
         argv = [sys.executable, "-m", "tabserve", "drift", str(model_dir.path), "--since", "24h",
@@ -234,8 +242,10 @@ def _in_process(model_dir: Any, url: str, repeats: int) -> str:
         whole.append(t3 - t2)
     engine.dispose()
     med = statistics.median
-    return (f"read {med(plain):.2f} s, read + feedback join {med(joined):.2f} s "
-            f"({med(joined) / med(plain):.2f}x), analyze (drift + quality) {med(whole):.2f} s")
+    return (
+        f"read {med(plain):.2f} s, read + feedback join {med(joined):.2f} s "
+        f"({med(joined) / med(plain):.2f}x), analyze (drift + quality) {med(whole):.2f} s"
+    )
 
 
 def main() -> None:

@@ -288,7 +288,9 @@ def serve(
     settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
     try:  # the forms TABSERVE_DRIFT_INTERVAL / _WINDOW take
         if drift_interval is not None:
-            settings = settings.model_copy(update={"drift_interval": parse_duration(drift_interval)})
+            settings = settings.model_copy(
+                update={"drift_interval": parse_duration(drift_interval)}
+            )
         if drift_window is not None:
             parse_duration(drift_window)
             if not drift_window.strip()[-1:].isalpha():
@@ -322,13 +324,14 @@ def fetch(
     import shutil
 
     from tabserve.adoption import resolve
-    from tabserve.settings import get_settings
+    from tabserve.settings import get_settings, require_writable
 
     if reference is not None and not reference.is_file():
         fail(f"--reference {reference}: no such file")
     _progress_lines()
     model_dir = resolve(model_uri, get_settings(), reference=reference, target=target)
     if out is not None:
+        require_writable(out, "--out")
         shutil.copytree(model_dir.path, out, dirs_exist_ok=True)
         typer.echo(str(out.resolve()))
         return
@@ -392,8 +395,11 @@ def drift(
 
 @app.command()
 def feedback(
-    file: Path = typer.Argument(..., help="CSV, JSON or JSON Lines: request_id, record_index?, "
-                                "label (classifier) or value (regression)"),  # fmt: skip
+    file: Path = typer.Argument(
+        ...,
+        help="CSV, JSON or JSON Lines: request_id, record_index?, "
+        "label (classifier) or value (regression)",
+    ),
     url: str | None = typer.Option(None, "--url", help="A running server: POST /feedback"),
     log_db: str | None = typer.Option(None, help="Or straight to the prediction log's database"),
     model: str | None = typer.Option(None, help="With --log-db: the model whose labels these are"),
@@ -409,9 +415,14 @@ def feedback(
 
     typer.echo(
         run_feedback(
-            file, get_settings(), url=url, log_db=log_db, model=model, api_key=api_key,
+            file,
+            get_settings(),
+            url=url,
+            log_db=log_db,
+            model=model,
+            api_key=api_key,
             batch_size=batch_size,
-        )  # fmt: skip
+        )
     )
 
 

@@ -48,9 +48,7 @@ def read_items(path: Path, target: Target) -> tuple[list[dict[str, Any]], list[s
         elif suffix == ".json":
             raw = _from_json(orjson.loads(path.read_bytes()))
         elif suffix in (".jsonl", ".ndjson"):
-            raw = [
-                orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()
-            ]
+            raw = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
         else:
             raise UserError(f"{path}: unknown format {suffix!r} (use .csv, .json or .jsonl)")
     except orjson.JSONDecodeError as exc:
@@ -58,9 +56,7 @@ def read_items(path: Path, target: Target) -> tuple[list[dict[str, Any]], list[s
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:
         raise UserError(f"{path}: {exc}") from None
     others = sorted({k for r in raw if isinstance(r, dict) for k in r} - set(FIELDS))
-    items = [
-        {k: v for k, v in r.items() if k in FIELDS} if isinstance(r, dict) else r for r in raw
-    ]
+    items = [{k: v for k, v in r.items() if k in FIELDS} if isinstance(r, dict) else r for r in raw]
     return items, others
 
 
@@ -220,10 +216,10 @@ class DatabaseSink:
         try:
             self._inserter.insert([[rid, idx, self._ts, truth] for rid, idx, truth in items])
         except sa.exc.DBAPIError as exc:
+            why = scrub(str(exc.orig).strip().splitlines()[0], self.url)
             raise ServiceUnavailable(
-                f"the prediction log at {mask_url(self.url)} failed: "
-                f"{scrub(str(exc.orig).strip().splitlines()[0], self.url)}; nothing after this batch was "
-                "written (sending the file again is harmless)"
+                f"the prediction log at {mask_url(self.url)} failed: {why}; nothing after this "
+                "batch was written (sending the file again is harmless)"
             ) from None
 
     def close(self) -> None:

@@ -7,13 +7,17 @@ CLI flags override it. Nothing else in the code reads the environment for config
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tabserve.errors import UserError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -135,6 +139,23 @@ class Settings(BaseSettings):
         if self.log_db == "off":
             return None
         return self.log_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
+
+
+def require_writable(directory: Path, what: str) -> Path:
+    """``directory``, created if missing; a one-line UserError when this process cannot write
+    there (a read-only or foreign-owned volume mounted at TABSERVE_HOME, typically), naming the
+    directory and the uid, instead of a PermissionError deep inside a server worker."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".tabserve-write-check-"):
+            pass
+    except OSError as exc:
+        uid = os.getuid() if hasattr(os, "getuid") else "?"
+        raise UserError(
+            f"{what} {directory} is not writable by uid {uid} ({exc.strerror or exc}): "
+            "mount a volume that uid can write, or point TABSERVE_HOME elsewhere"
+        ) from None
+    return directory
 
 
 @lru_cache(maxsize=1)

@@ -57,9 +57,12 @@ def test_quality_from_feedback_equals_scikit_learns(
     rows = _rows(titanic_model_dir)
     answered: dict[tuple[str, int], dict[str, Any]] = {}  # (id the client knows, index) → answer
     truth: dict[tuple[str, int], int] = {}
-    with running_server(
-        titanic_model_dir, "--log-db", log_db, env={"TABSERVE_HOME": str(tmp_path)}
-    ) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with (
+        running_server(
+            titanic_model_dir, "--log-db", log_db, env={"TABSERVE_HOME": str(tmp_path)}
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
         for i in range(SINGLES):
             record, label = rows[i]
             r = client.post("/predict", json=record, headers={"x-request-id": f"order-{i}"})
@@ -102,7 +105,8 @@ def test_quality_from_feedback_equals_scikit_learns(
         assert server.stop(timeout=30) == 0  # drains: every row and item is in the database
     out = tmp_path / "report"
     done = _cli("drift", str(titanic_model_dir), "--log-db", log_db, "--json",
-                str(out / "drift.json"), "--out", str(out / "drift.html"), cwd=tmp_path)  # fmt: skip
+                str(out / "drift.json"), "--out", str(out / "drift.html"),
+                cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     quality = orjson.loads((out / "drift.json").read_bytes())["quality"]
     fed = by_http + by_file

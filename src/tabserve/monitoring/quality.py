@@ -173,9 +173,10 @@ def _roc_auc(
     if len(names) == 2:
         return _auc(y_true == keys[1], scores[:, 1])
     per_class = [_auc(y_true == k, scores[:, i]) for i, k in enumerate(keys)]
-    if any(a is None for a in per_class):
+    known = [a for a in per_class if a is not None]
+    if len(known) < len(per_class):
         return None
-    return float(np.mean(per_class))
+    return float(np.mean(known))
 
 
 def regression_scores(pairs: Sequence[Pair]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def load_window(
     versions: Counter[str] = Counter()
     first = last = None
     loads = orjson.loads
-    wanted = ("ts", "model_version", "inputs", "prediction")
+    wanted: tuple[str, ...] = ("ts", "model_version", "inputs", "prediction")
     if join is not None:
         wanted += ("request_id", "record_index", "client_request_id", "probabilities")
     for row in iter_window(engine, model_name, since, until, columns=wanted):

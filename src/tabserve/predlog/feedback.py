@@ -45,7 +45,7 @@ from tabserve.spec import Target
 # A feedback row: [request_id, record_index, ts (epoch s), truth]
 FeedbackRow = list[Any]
 PREFIX = b'{"feedback":'
-KIND = "feedback"  # the spool's mark for a feedback row (prediction rows have none)
+KIND = "feedback"  # the quarantine's mark for a feedback row (prediction rows have none)
 MAX_RECORD_INDEX = 2**31 - 1  # the column is a 32-bit integer on both databases
 MAX_DETAILS = 100
 FIELDS = ("request_id", "record_index", "label", "value")
@@ -123,16 +123,24 @@ class TruthRule:
         kind = _kind(value)
         if kind not in self._kinds:
             expected = " or ".join(f"a {k}" for k in self._kinds) or "a class label"
-            return None, "wrong_type", (
-                f"label expects {expected} (one of {self.describe_classes()}), "
-                f"got {_type_name(value)} {_shown(value)}"
+            return (
+                None,
+                "wrong_type",
+                (
+                    f"label expects {expected} (one of {self.describe_classes()}), "
+                    f"got {_type_name(value)} {_shown(value)}"
+                ),
             )
         key = float(value) if kind == "number" else value
         found = self._lookup.get((kind, key), _MISSING)
         if found is _MISSING:
-            return None, "unknown_category", (
-                f"label {_shown(value)} is not a class of this model "
-                f"(classes: {self.describe_classes()})"
+            return (
+                None,
+                "unknown_category",
+                (
+                    f"label {_shown(value)} is not a class of this model "
+                    f"(classes: {self.describe_classes()})"
+                ),
             )
         return found, None, None
 
@@ -207,10 +215,11 @@ def check_items(
             if key == rule.other:
                 problem(i, key, "extra_field", f"{key} is not for this model: send {rule.field}")
             elif key not in FIELDS:
-                problem(i, None, "extra_field", f"{_shown(key)} is not a field of a feedback item "
-                                                f"(request_id, record_index, {rule.field})")  # fmt: skip
+                fields = f"request_id, record_index, {rule.field}"
+                problem(i, None, "extra_field",
+                        f"{_shown(key)} is not a field of a feedback item ({fields})")  # fmt: skip
         if total == bad:
-            good.append((request_id, index, truth))
+            good.append((request_id, index, truth))  # type: ignore[arg-type]  # checked above
     if total:
         raise FeedbackInvalid(details, total)
     return good
@@ -252,15 +261,8 @@ def rows_of(line_object: dict[str, Any]) -> list[FeedbackRow]:
     return rows
 
 
-def to_spool(row: FeedbackRow) -> dict[str, Any]:
+def to_quarantine(row: FeedbackRow) -> dict[str, Any]:
+    """A refused feedback row as a quarantine line's object (marked, unlike prediction rows)."""
     request_id, index, ts, truth = row
     return {"kind": KIND, "request_id": request_id, "record_index": index, "ts": ts,
             "truth": truth}  # fmt: skip
-
-
-def from_spool(obj: dict[str, Any]) -> FeedbackRow:
-    return [obj["request_id"], obj["record_index"], obj["ts"], obj.get("truth")]
-
-
-def is_spooled_feedback(obj: dict[str, Any]) -> bool:
-    return obj.get("kind") == KIND

@@ -128,6 +128,8 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._buffer: list[bytes] = []
         self._buffered_rows = 0
+        self._overflow: list[bytes] = []  # past queue_rows held: for the inbox, next round
+        self._overflow_rows = 0
         self._submitted = 0
         self._dropped_here = 0
         self._spilled_here = 0
@@ -178,7 +180,9 @@ class PredictionLog:
         status: str = "ok",
         client_request_id: str | None = None,
     ) -> bool:
-        """Queue one request's records; False if sampled out or dropped. Never raises."""
+        """Take one request's records; False if sampled out (or unloggable). Never raises,
+        never blocks: rows neither the writer nor the spool can keep are dropped later,
+        counted and logged."""
         try:
             if n_rows <= 0 or self._stop.is_set():
                 return False
@@ -201,8 +205,8 @@ class PredictionLog:
     def submit_feedback(self, items: Sequence[Sequence[Any]], ts: float | None = None) -> bool:
         """Queue checked ground-truth items (feedback.check_items) for the ``feedback`` table,
         through the same buffer, writer, spool and inbox as predictions, never sampled out.
-        False when they could not be kept anywhere (the spool is full too): the caller tells
-        its client to send them again, since nobody else has them."""
+        False only once the log is closing: the caller tells its client to send them again,
+        since nobody else has them (past the bound they go to the inbox, as predictions do)."""
         if not items:
             return True
         if self._stop.is_set():
@@ -215,14 +219,13 @@ class PredictionLog:
             # Lines held for the writer (not shipped, or shipped and not yet stored) are
             # bounded together: past that the writer is behind, and the inbox takes them.
             held = self._buffered_rows + self._unacked_rows
-            room = held + n_rows <= self.queue_rows
-            if room:
+            if held + n_rows <= self.queue_rows:
                 self._buffer.append(line)
                 self._buffered_rows += n_rows
-        if room:
-            return True
-        # The writer is not keeping up even by spooling: spill here rather than lose rows.
-        return self._spill([line], n_rows, "the in-memory buffer is full")
+            else:  # the writer is behind: the shipper puts these in the inbox instead
+                self._overflow.append(line)
+                self._overflow_rows += n_rows
+        return True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -360,6 +363,10 @@ class PredictionLog:
         with self._lock:
             lines, rows = self._buffer, self._buffered_rows
             self._buffer, self._buffered_rows = [], 0
+            overflow, overflow_rows = self._overflow, self._overflow_rows
+            self._overflow, self._overflow_rows = [], 0
+        if overflow:  # one file per round, off the request path
+            self._spill(overflow, overflow_rows, "the writer process is behind")
         if not lines:
             return
         process = self._process

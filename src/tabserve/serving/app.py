@@ -6,8 +6,8 @@
                ◄─ every ServingError raised on the way, as the one error envelope
                ◄─ request metrics (route template, status, model, version)
 
-Routes come from rest/ (v1, v2, mlflow, kserve_v1, feedback, ops; docs and page for people) as closures
-over one ServerState.
+Routes come from rest/ (v1, v2, mlflow, kserve_v1, feedback, ops; docs and page for people) as
+closures over one ServerState.
 This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,
 middleware stack and request/response objects cost more per request than tabserve's whole
 validation, and none of it is needed — every route reads its raw body and writes bytes.

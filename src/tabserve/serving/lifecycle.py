@@ -225,7 +225,9 @@ async def running(
     if state.settings.drift_interval:
         from tabserve.serving.drift_refresh import DriftRefresher
 
-        refresher = DriftRefresher(state, state.settings.drift_interval, state.settings.drift_window)
+        refresher = DriftRefresher(
+            state, state.settings.drift_interval, state.settings.drift_window
+        )
         background.append(asyncio.create_task(refresher.run(), name="tabserve-drift"))
     grpc_server = None
     if state.settings.grpc_port:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tabserve.errors import UserError
-from tabserve.settings import Settings
+from tabserve.settings import Settings, require_writable
 
 if TYPE_CHECKING:
     from tabserve.modeldir import ModelDir
@@ -47,6 +47,8 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
             f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
             "use --runtime auto or native"
         )
+    if settings.resolved_log_db() is not None:  # the log's SQLite file and spool live there
+        require_writable(settings.home, "TABSERVE_HOME (prediction log and spool)")
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
     os.environ[ENV_SETTINGS] = settings.to_child_json()
     if watch_uri:
@@ -95,6 +97,7 @@ def run_uvicorn() -> None:
         port=settings.port,
         workers=settings.workers,
         http="tabserve.serving.coalescing:CoalescingHttpToolsProtocol",  # one send per answer
+        ws="none",  # no websocket routes: do not import a websocket implementation
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,

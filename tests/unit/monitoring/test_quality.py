@@ -105,8 +105,11 @@ def test_feedback_long_before_the_window_is_not_read(engine: Any) -> None:
 def _pairs(rng: np.random.Generator, classes: list[Any], n: int) -> list[Pair]:
     """A model right more often than not, its scores from a few rows so ranks tie often."""
     k = len(classes)
-    shapes = [np.array([0.7, 0.3]), np.array([0.55, 0.45])] if k == 2 else [
-        np.array([0.6, 0.3, 0.1]), np.array([0.5, 0.25, 0.25]), np.array([0.4, 0.4, 0.2])]
+    shapes = (
+        [np.array([0.7, 0.3]), np.array([0.55, 0.45])]
+        if k == 2
+        else [np.array([0.6, 0.3, 0.1]), np.array([0.5, 0.25, 0.25]), np.array([0.4, 0.4, 0.2])]
+    )
     pairs = []
     for _ in range(n):
         truth_i = int(rng.integers(k))

@@ -68,7 +68,10 @@ def test_items_are_accepted_and_queued_as_checked(served: tuple[TestClient, Feed
     assert one.status_code == 202 and one.json() == {"accepted": 1}
     many = client.post(
         "/feedback",
-        json=[{"request_id": "r", "record_index": 1, "label": 0}, {"request_id": "s", "label": 1.0}],
+        json=[
+            {"request_id": "r", "record_index": 1, "label": 0},
+            {"request_id": "s", "label": 1.0},
+        ],
     )
     assert many.status_code == 202 and many.json() == {"accepted": 2}
     check(client, 202, many.json())

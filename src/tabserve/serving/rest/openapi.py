@@ -428,9 +428,9 @@ def _feedback_item(spec: FeatureSpec) -> dict[str, Any]:
 
 def _feedback_path(spec: FeatureSpec) -> dict[str, Any]:
     item = {"$ref": _REF + "FeedbackItem"}
-    example = {"request_id": "3f2a9c...-1a", "record_index": 0}
+    example: dict[str, Any] = {"request_id": "3f2a9c...-1a", "record_index": 0}
     if spec.target.task == "classification":
-        example["label"] = (spec.target.classes or [None])[0]
+        example["label"] = spec.target.classes[0] if spec.target.classes else None
     else:
         example["value"] = 0.0
     accepted = {
