@@ -7,8 +7,9 @@ it, as for ``/predict``; more items than ``--max-rows`` is a 413. Accepted items
 **202** ``{"accepted": n}``: they are queued for the log's writer process like prediction rows
 (same spool, same replay, exactly once), and joined to their predictions only when a report
 reads both (``tabserve drift``), so feedback may arrive before its prediction row is written.
-When the log is off there is nowhere to keep them: 501. When the log cannot keep them either
-(its spool is full) the client hears 503 with ``Retry-After``, since it alone has them.
+When the log is off there is nowhere to keep them: 501. When the log is closing (the server is
+draining) the client hears 503 with ``Retry-After``, since it alone has them; a writer that is
+behind is not a refusal (past its bound the lines go to the spool's inbox, as predictions do).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def routes(state: ServerState) -> list[Route]:
             raise ValidationFailed(exc.details, exc.total) from None
         if not submit(checked):
             raise Overloaded(
-                "the prediction log cannot take feedback now (its spool is full): send it again"
+                "the prediction log is closing (the server is draining): send the feedback again"
             )
         plane = state.plane
         metrics.FEEDBACK_ITEMS.labels(plane.model_name if plane else "").inc(len(checked))
