@@ -5,16 +5,24 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install demo test test-unit test-integration lint fmt fuzz bench bench-grid soak clean
+.PHONY: help install demo test test-unit test-integration lint fmt fuzz bench bench-grid soak clean lock image stack
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# Reinstall only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+# Reinstall only when pyproject.toml or the lock changed since the last install. The lock
+# (requirements.lock, pip constraints) holds the versions CI tested, for CPython 3.11 on Linux
+# x86-64 as CI and the images run; another Python installs from pyproject's ranges and says so.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip $(if $(wildcard requirements.lock),-c requirements.lock)
+	@if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	    echo "$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'"; \
+	    $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
+	else \
+	    echo "note: requirements.lock is for Python 3.11; installing from pyproject's ranges"; \
+	    $(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	fi
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tabserve with every extra
@@ -52,6 +60,17 @@ soak: $(STAMP)  ## 10 minutes at 70 % of one worker's capacity: RSS, errors, p99
 
 bench-grid: $(STAMP)  ## the training grid locally vs on a local Dask cluster (~1.5 min)
 	$(BIN)/python benchmarks/grid.py
+
+lock: $(STAMP)  ## re-resolve requirements.lock from pyproject.toml (uv; UPGRADE=1 for newer versions)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+	    $(if $(UPGRADE),--upgrade) -o requirements.lock
+
+image: $(STAMP)  ## build the serving and training images (a local base where no registry is reachable)
+	$(BIN)/python scripts/images.py build
+
+stack: $(STAMP)  ## the compose stack for real: build, train, serve 2 replicas, load-test, tear down
+	$(BIN)/python scripts/stack.py
 
 clean:  ## remove generated state (keeps .venv)
 	rm -rf mlflow.db mlartifacts mlruns results .tabserve predictions.db* drift.html drift.json

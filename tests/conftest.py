@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.mlflow_stack",
     "tests.fixtures.browser",
     "tests.fixtures.dask_cluster",
+    "tests.fixtures.docker",
 ]

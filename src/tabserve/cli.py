@@ -250,6 +250,10 @@ def serve(
         "categories, ranges, drift reference",
     ),
     target: str | None = typer.Option(None, help="Name of such a model's target [from MLflow]"),
+    drift_interval: str | None = typer.Option(
+        None, help="Refresh drift and quality from the log this often (10m): gauges + report"
+    ),
+    drift_window: str | None = typer.Option(None, help="Over this much recent traffic [24h]"),
     log_format: str | None = typer.Option(None, help="The server's log lines: text or json [text]"),
     access_log: bool = typer.Option(False, "--access-log", help="One log line per request"),
     tracing: bool = typer.Option(
@@ -266,7 +270,7 @@ def serve(
     """
     from tabserve.adoption import resolve
     from tabserve.serving.server import serve as run_server
-    from tabserve.settings import get_settings
+    from tabserve.settings import get_settings, parse_duration
 
     if runtime is not None and runtime not in ("auto", "onnx", "native", "sklearn"):
         fail(f"--runtime must be auto, onnx or native, not {runtime!r}")
@@ -300,6 +304,20 @@ def serve(
         "tracing": True if tracing else None,
     }
     settings = get_settings().model_copy(update={k: v for k, v in flags.items() if v is not None})
+    try:  # the forms TABSERVE_DRIFT_INTERVAL / _WINDOW take
+        if drift_interval is not None:
+            settings = settings.model_copy(
+                update={"drift_interval": parse_duration(drift_interval)}
+            )
+        if drift_window is not None:
+            parse_duration(drift_window)
+            if not drift_window.strip()[-1:].isalpha():
+                raise ValueError(f"{drift_window!r} needs a unit: 30m, 24h, 7d")
+            settings = settings.model_copy(update={"drift_window": drift_window.strip()})
+    except ValueError as exc:
+        fail(f"--drift-interval / --drift-window: {exc}")
+    if settings.drift_interval and settings.resolved_log_db() is None:
+        fail("--drift-interval reads the prediction log, which is off: drop --log-db off")
     if settings.reference is not None and not settings.reference.is_file():
         fail(f"--reference {settings.reference}: no such file")
     _progress_lines(settings.log_format)
@@ -324,13 +342,14 @@ def fetch(
     import shutil
 
     from tabserve.adoption import resolve
-    from tabserve.settings import get_settings
+    from tabserve.settings import get_settings, require_writable
 
     if reference is not None and not reference.is_file():
         fail(f"--reference {reference}: no such file")
     _progress_lines()
     model_dir = resolve(model_uri, get_settings(), reference=reference, target=target)
     if out is not None:
+        require_writable(out, "--out")
         shutil.copytree(model_dir.path, out, dirs_exist_ok=True)
         typer.echo(str(out.resolve()))
         return
@@ -373,7 +392,8 @@ def drift(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the JSON report here"),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 on dataset drift"),
 ) -> None:
-    """Compare logged inputs and predictions with the training reference: HTML + JSON report."""
+    """Compare logged inputs and predictions with the training reference, and score the model
+    on the ground truth fed back (POST /feedback, tabserve feedback): HTML + JSON report."""
     from tabserve.monitoring.command import run_drift
     from tabserve.settings import get_settings
 
@@ -389,6 +409,39 @@ def drift(
     )
     typer.echo(outcome.summary)
     raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def feedback(
+    file: Path = typer.Argument(
+        ...,
+        help="CSV, JSON or JSON Lines: request_id, record_index?, "
+        "label (classifier) or value (regression)",
+    ),
+    url: str | None = typer.Option(None, "--url", help="A running server: POST /feedback"),
+    log_db: str | None = typer.Option(None, help="Or straight to the prediction log's database"),
+    model: str | None = typer.Option(None, help="With --log-db: the model whose labels these are"),
+    api_key: str | None = typer.Option(
+        None, envvar="TABSERVE_API_KEY", help="With --url: the server's API key"
+    ),
+    batch_size: int = typer.Option(1000, help="Items per request or transaction"),
+) -> None:
+    """Send ground truth for logged predictions; `tabserve drift` then reports the model's
+    quality (accuracy, F1, ROC AUC or RMSE, MAE) beside the drift."""
+    from tabserve.feedback_file import run_feedback
+    from tabserve.settings import get_settings
+
+    typer.echo(
+        run_feedback(
+            file,
+            get_settings(),
+            url=url,
+            log_db=log_db,
+            model=model,
+            api_key=api_key,
+            batch_size=batch_size,
+        )
+    )
 
 
 # ---- first run -------------------------------------------------------------------------------

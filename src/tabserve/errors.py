@@ -16,3 +16,10 @@ class ServiceUnavailable(UserError):
     """
 
     exit_code = 3
+
+
+class EmptyWindow(UserError):
+    """``tabserve drift`` found no logged predictions of the model in the window: nothing to
+    report yet, which a scheduler (the server's drift refresher) tells apart from a failure."""
+
+    exit_code = 4

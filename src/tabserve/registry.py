@@ -9,6 +9,8 @@ Only ``MlflowClient`` and ``mlflow.artifacts`` are used: no flavours, no fluent 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import os
 import re
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tabserve.errors import ServiceUnavailable, UserError
 from tabserve.modeldir import MLMODEL_FILE, ModelDir
-from tabserve.settings import Settings
+from tabserve.settings import Settings, require_writable
 from tabserve.spec import FILENAME as SPEC_FILE
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ TAG_ONNX = "tabserve.onnx"
 _HEAVY = ("pandas", "scipy", "sklearn")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)/(?P<path>[^?#]+?)/?$")
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+# MLflow's single-tenant workspace (mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME).
+DEFAULT_WORKSPACE = "default"
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,26 @@ def parse_model_uri(uri: str) -> ModelRef:
     return ModelRef(match["name"], match["alias"], match["version"])
 
 
+_mask_heavy = True
+
+
+def load_mlflow_whole() -> None:
+    """From now on this process imports MLflow with pandas and its flavours (for adopting a
+    model), not under the mask that keeps a plain resolve light. Call it before the first
+    MLflow import: a flavour imported under the mask stays half-imported."""
+    global _mask_heavy
+    _mask_heavy = False
+
+
 def _import_client() -> type[MlflowClient]:
-    masked = [m for m in _HEAVY if m not in sys.modules]
+    if importlib.util.find_spec("mlflow") is None:
+        # The serving image has no MLflow (docs/adr/0011): it serves directories.
+        raise UserError(
+            "resolving a models:/ or runs:/ URI needs MLflow, which this install does not have: "
+            "pip install 'tabserve[registry]', or fetch the model where MLflow is installed "
+            "(tabserve fetch URI --out DIR) and serve the directory"
+        )
+    masked = [m for m in _HEAVY if m not in sys.modules] if _mask_heavy else []
     if "pandas" in masked:
         for m in masked:
             sys.modules[m] = None  # type: ignore[assignment]
@@ -206,7 +228,7 @@ def _fetch_run(uri: str, settings: Settings) -> ModelDir:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_writable(target.parent, "the model cache")
     staging = Path(tempfile.mkdtemp(prefix=".run-", dir=target.parent))
     try:
         local = Path(
@@ -261,16 +283,8 @@ def _alias_version_fast(name: str, alias: str, settings: Settings) -> str | None
         )
         return str(response.json()["model_version"]["version"]) if response.is_success else None
     if uri.startswith("sqlite:///"):
-        import sqlite3
-
         # sqlite:////abs/path or sqlite:///relative/to/cwd, as SQLAlchemy reads them.
-        path = Path(uri.removeprefix("sqlite:///")).resolve()
-        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute(
-                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                (name, alias),
-            ).fetchone()
-        return str(row[0]) if row else None
+        return _sqlite_alias_version(Path(uri.removeprefix("sqlite:///")).resolve(), name, alias)
     return None
 
 
@@ -290,6 +304,57 @@ def _mlflow_http_options() -> dict[str, Any]:
     return options
 
 
+class _UnknownSchema(Exception):
+    """The embedded store's schema is not one this MLflow knows: ask MLflow instead."""
+
+
+def _sqlite_alias_version(path: Path, name: str, alias: str) -> str | None:
+    """The alias's version read from MLflow's SQLite store directly, or _UnknownSchema.
+
+    The table is MLflow's, not a documented API, so the read is trusted only when (1) the
+    store's Alembic revision is one the installed MLflow's migrations define — a store written
+    by a newer MLflow may mean something else by the same rows — and (2) the columns read are
+    there. Since the workspaces migration (1b5f0d9ad7c1) an alias is keyed by workspace too: the
+    embedded store is single-tenant and MLflow reads the ``default`` workspace there, so do we;
+    with MLFLOW_ENABLE_WORKSPACES set the workspace is MLflow's business (fall back).
+    """
+    import sqlite3
+
+    if os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("1", "true", "yes"):
+        raise _UnknownSchema("workspaces enabled")
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5) as db:
+        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        if revision is None or revision[0] not in _mlflow_schema_revisions():
+            raise _UnknownSchema(f"schema revision {revision and revision[0]!r}")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(registered_model_aliases)")}
+        if not {"name", "alias", "version"} <= columns:
+            raise _UnknownSchema(f"registered_model_aliases has columns {sorted(columns)}")
+        query = "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
+        params: tuple[str, ...] = (name, alias)
+        if "workspace" in columns:
+            query += " AND workspace = ?"
+            params += (DEFAULT_WORKSPACE,)
+        row = db.execute(query, params).fetchone()
+    return str(row[0]) if row else None
+
+
+@functools.lru_cache(maxsize=1)
+def _mlflow_schema_revisions() -> frozenset[str]:
+    """The Alembic revisions the installed MLflow's migrations define, read from its files
+    (without importing MLflow: that is what the fast path avoids); empty without MLflow."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    versions = Path(spec.origin).parent / "store" / "db_migrations" / "versions"
+    pattern = re.compile(r"^revision\s*=\s*[\"'](\w+)[\"']", re.MULTILINE)
+    found = set()
+    for script in versions.glob("*.py"):
+        match = pattern.search(script.read_text(errors="replace"))
+        if match:
+            found.add(match[1])
+    return frozenset(found)
+
+
 def _download(
     mlflow_client: MlflowClient, name: str, version: str, target: Path, settings: Settings
 ) -> None:
@@ -297,12 +362,13 @@ def _download(
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_writable(target.parent, "the model cache")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
         # The version's own source URI (file:, s3:, mlflow-artifacts:): `models:/` URIs are
         # resolved against the process-global registry, not the one passed in.
         source = mlflow_client.get_model_version_download_uri(name, version)
+        _check_local_source(source, f"models:/{name}/{version}", settings)
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=source,
@@ -321,6 +387,24 @@ def _download(
         raise _mlflow_error(exc, f"artifacts of models:/{name}/{version}", settings) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_local_source(source: str, what: str, settings: Settings) -> None:
+    """An embedded store records absolute ``file://`` artifact paths of the machine that wrote
+    it. Mounted elsewhere (a host's TABSERVE_HOME in a container), those paths do not exist:
+    say so, instead of MLflow's "not found", which reads as if the registry lacked the model."""
+    if not source.startswith("file:"):
+        return
+    from urllib.parse import unquote, urlsplit
+
+    path = Path(unquote(urlsplit(source).path))
+    if not path.exists():
+        raise UserError(
+            f"artifacts of {what} are recorded at {path}, which does not exist here: the store "
+            f"{settings.resolved_registry_uri()} was written at another path. Mount it at the "
+            f"path it was written at, or run `tabserve fetch {what} --out DIR` where it was "
+            "trained and serve DIR"
+        )
 
 
 def current_alias_version(name: str, alias: str, settings: Settings) -> str | None:

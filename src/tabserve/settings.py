@@ -7,12 +7,29 @@ CLI flags override it. Nothing else in the code reads the environment for config
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tabserve.errors import UserError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw]?)$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30s``, ``10m``, ``24h``, ``7d``, ``1w`` or a plain number of seconds;
+    ValueError otherwise."""
+    found = _DURATION.match(text.strip().lower())
+    if not found or float(found.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration like 30s, 10m, 24h or 7d")
+    return float(found.group(1)) * _UNIT_S[found.group(2)]
 
 
 class Settings(BaseSettings):
@@ -76,6 +93,26 @@ class Settings(BaseSettings):
     # Where the model page looks for the latest `tabserve drift --json` report (drift.json);
     # None means the home.
     report_dir: Path | None = None
+    # The server refreshes drift (and quality) from the log every this many seconds ("10m"
+    # works too) over the last drift_window, sets the drift gauges and writes the report above;
+    # None: off (serving/drift_refresh.py).
+    drift_interval: float | None = None
+    drift_window: str = "24h"
+
+    @field_validator("drift_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value) if value.strip() else None
+        return value
+
+    @field_validator("drift_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)  # an age `tabserve drift --since` takes
+        if not value.strip()[-1:].isalpha():
+            raise ValueError(f"{value!r} needs a unit: 30m, 24h, 7d")
+        return value.strip()
 
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
@@ -109,6 +146,23 @@ class Settings(BaseSettings):
         if self.log_db == "off":
             return None
         return self.log_db or f"sqlite:///{(self.home / 'predictions.db').resolve()}"
+
+
+def require_writable(directory: Path, what: str) -> Path:
+    """``directory``, created if missing; a one-line UserError when this process cannot write
+    there (a read-only or foreign-owned volume mounted at TABSERVE_HOME, typically), naming the
+    directory and the uid, instead of a PermissionError deep inside a server worker."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory, prefix=".tabserve-write-check-"):
+            pass
+    except OSError as exc:
+        uid = os.getuid() if hasattr(os, "getuid") else "?"
+        raise UserError(
+            f"{what} {directory} is not writable by uid {uid} ({exc.strerror or exc}): "
+            "mount a volume that uid can write, or point TABSERVE_HOME elsewhere"
+        ) from None
+    return directory
 
 
 @lru_cache(maxsize=1)

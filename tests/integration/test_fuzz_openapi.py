@@ -35,9 +35,12 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def served(titanic_model_dir: Path) -> Iterator[str]:
-    # --max-in-flight 0: the fuzzer must reach validation, never the load shedder.
-    with running_server(titanic_model_dir, "--max-in-flight", "0", "--max-rows", "50") as s:
+def served(titanic_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # --max-in-flight 0: the fuzzer must reach validation, never the load shedder. The log is
+    # on: POST /feedback without one is a 501 by design, which the fuzzer would count a fault.
+    log_db = f"sqlite:///{tmp_path_factory.mktemp('fuzz-log') / 'predictions.db'}"
+    flags = ("--max-in-flight", "0", "--max-rows", "50", "--log-db", log_db)
+    with running_server(titanic_model_dir, *flags) as s:
         yield s.url
 
 

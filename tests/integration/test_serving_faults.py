@@ -92,6 +92,7 @@ def test_sigterm_under_load_drains_flushes_and_exits_0(
         stop.set()
         for t in threads:
             t.join(15)
+    print(f"SIGTERM with {workers} worker(s) under load: exit {code}, answers {dict(seen)}")
     assert code == 0, s.log()
     answered = seen["status:200"]
     assert answered > 50 and set(seen) <= {"status:200"} | {k for k in seen if k.startswith("gone")}
@@ -143,6 +144,7 @@ def test_a_killed_worker_is_replaced_and_the_service_goes_on(titanic_model_dir: 
             t.join(15)
     total = sum(seen.values())
     failed = total - seen["status:200"]
+    print(f"killed worker replaced in {recovered} s; {failed} of {total} requests failed: {seen}")
     assert recovered is not None and recovered < 10, "the worker was not replaced"
     assert failed / total < 0.01, seen
     # The answering never stopped: the surviving worker took the load meanwhile.

@@ -149,7 +149,7 @@ def test_the_startup_line_says_what_is_served_with_the_password_masked(
 ) -> None:
     settings = Settings(
         log_db="postgresql+psycopg://tabserve:pg-Secret-1@db/tabserve", workers=2,
-        max_batch_size=32, max_queue_delay_us=500, grpc_port=8081,
+        max_batch_size=32, max_queue_delay_us=500, grpc_port=8081, drift_interval="10m",
     )  # fmt: skip
     text, fields = startup_line(settings, ModelDir(titanic_model_dir))
     assert "pg-Secret-1" not in text + repr(fields)
@@ -157,8 +157,10 @@ def test_the_startup_line_says_what_is_served_with_the_password_masked(
     assert fields["model"] == "titanic" and fields["runtime"] == "onnx"
     assert fields["workers"] == 2 and fields["max_batch_size"] == 32
     assert fields["grpc_port"] == 8081 and fields["tracing"] is False
+    assert fields["drift_interval_s"] == 600 and fields["drift_window"] == "24h"
     for part in ("serving titanic version", "onnx runtime", "2 workers", "up to 32 rows",
-                 "500 µs", "gRPC on 127.0.0.1:8081", "tracing off", "access log off"):  # fmt: skip
+                 "500 µs", "gRPC on 127.0.0.1:8081", "drift refresh every 600 s over 24h",
+                 "tracing off", "access log off"):  # fmt: skip
         assert part in text, (part, text)
 
 

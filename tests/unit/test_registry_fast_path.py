@@ -98,3 +98,71 @@ def test_the_fast_alias_read_sends_mlflows_credentials(monkeypatch: pytest.Monke
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _store_path(settings: Settings) -> Path:
+    return Path(settings.resolved_registry_uri().removeprefix("sqlite:///"))
+
+
+def test_the_installed_mlflow_schema_is_read_fast(
+    own_titanic_registry: tuple[Path, Settings],
+) -> None:
+    """Relocking to an MLflow whose store this check does not accept fails here, not silently
+    (a disabled fast path only shows up as a slower cold start)."""
+    from tabserve.registry import _alias_version_fast
+
+    _, settings = own_titanic_registry
+    assert _alias_version_fast("titanic", "champion", settings) == "1"
+    assert _alias_version_fast("titanic", "nope", settings) is None
+
+
+def test_an_unknown_schema_revision_falls_back_to_mlflow(
+    own_titanic_registry: tuple[Path, Settings],
+) -> None:
+    import sqlite3
+
+    import pytest
+
+    from tabserve.registry import _alias_version_fast, _UnknownSchema
+
+    _, settings = own_titanic_registry
+    with sqlite3.connect(_store_path(settings)) as db:
+        db.execute("UPDATE alembic_version SET version_num = 'from_a_newer_mlflow'")
+    with pytest.raises(_UnknownSchema):
+        _alias_version_fast("titanic", "champion", settings)
+    # resolve() still works, through the MLflow client.
+    assert resolve("models:/titanic@champion", settings).version == "1"
+
+
+def test_an_alias_in_another_workspace_is_not_read(
+    own_titanic_registry: tuple[Path, Settings],
+) -> None:
+    """MLflow's single-tenant store reads the default workspace only; so does the fast path."""
+    import sqlite3
+
+    from tabserve.registry import _alias_version_fast
+
+    _, settings = own_titanic_registry
+    with sqlite3.connect(_store_path(settings)) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(registered_model_aliases)")}
+        assert "workspace" in columns  # MLflow >= the workspaces migration (1b5f0d9ad7c1)
+        db.execute("UPDATE registered_model_aliases SET workspace = 'team-b'")
+    assert _alias_version_fast("titanic", "champion", settings) is None
+
+
+def test_a_store_written_at_another_path_says_so(
+    own_titanic_registry: tuple[Path, Settings], tmp_path: Path
+) -> None:
+    """A host's embedded store mounted elsewhere holds the host's absolute artifact paths."""
+    import shutil
+
+    import pytest
+
+    from tabserve.errors import UserError
+
+    home, _ = own_titanic_registry
+    moved = tmp_path / "mounted-elsewhere"
+    shutil.copytree(home, moved)
+    shutil.rmtree(home / "mlartifacts")
+    with pytest.raises(UserError, match=r"does not exist here: the store .* another path"):
+        resolve("models:/titanic@champion", Settings(home=moved))

@@ -20,6 +20,7 @@ The cache is keyed by the model files' checksum and the reference data's: a new 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -67,14 +68,12 @@ def resolve(
     target: str | None = None,
 ) -> ModelDir:
     """A checked tabserve model dir for ``uri``, adopting a plain MLflow model when needed."""
-    # Before MLflow loads: registry imports MLflow with pandas hidden when pandas is not loaded
-    # yet (the server install has none), which would leave MLflow's flavours half-imported.
-    try:
-        import pandas  # noqa: F401
-    except ImportError:  # the serve install: fine for models tabserve trained
-        pandas_missing = True
-    else:
-        pandas_missing = False
+    # Before MLflow loads: registry imports MLflow with pandas hidden (a light resolve), which
+    # would leave the flavours an adoption needs half-imported. Only a flag: importing pandas
+    # here cost a cached start most of a second for nothing.
+    pandas_missing = importlib.util.find_spec("pandas") is None  # the serve install
+    if not pandas_missing:
+        registry.load_mlflow_whole()
     reference = Path(reference) if reference is not None else None
     fetched = registry.fetch(uri, settings)
     info = fetched.info()

@@ -1,8 +1,8 @@
 """`tabserve drift`: resolve the model, read the log window, write the reports, pick the exit code.
 
 Kept out of cli.py so the command there only parses arguments. Every mistake the user can fix
-(bad time, no log, empty window) is a UserError with one line; exit 1 means "drift found" only
-with --fail-on-drift, for cron and CI.
+(bad time, no log) is a UserError with one line (exit 2); an empty window exits 4 (nothing to
+report yet, not a failure); exit 1 means "drift found" only with --fail-on-drift, for cron and CI.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.errors import EmptyWindow, ServiceUnavailable, UserError
 from tabserve.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def run_drift(
             ) from None
         if result.n_current == 0:
             seen = ", ".join(logged_models(engine)) or "none"
-            raise UserError(
+            raise EmptyWindow(
                 f"no logged predictions for model {result.model_name!r} in the window "
                 f"(models in the log: {seen}); widen --since/--until or check --log-db"
             )
@@ -115,10 +115,32 @@ def run_drift(
         + (f" ({', '.join(drifted)})" if drifted else ""),
         f"prediction drift: {_prediction_verdict(result)}",
         f"rows: {result.n_current:,} logged vs {result.n_reference:,} reference",
+        f"quality: {_quality_line(result)}",
     ]
     lines += [f"wrote {p}" for p in (out, json_out) if p is not None]
     code = 1 if fail_on_drift and result.dataset_drift else 0
     return DriftOutcome(result.dataset_drift, "\n".join(lines), code)
+
+
+def _quality_line(result: DriftResult) -> str:
+    quality = result.quality
+    if quality is None or quality.overall is None:
+        n = quality.n_predictions if quality is not None else result.n_current
+        return (
+            f"no ground truth for the window's {n:,} predictions "
+            "(POST /feedback, or tabserve feedback FILE)"
+        )
+    names = {"accuracy": "accuracy", "f1": "F1", "roc_auc": "ROC AUC", "rmse": "RMSE",
+             "mae": "MAE"}  # fmt: skip
+    scores = ", ".join(
+        f"{names[m]} {quality.overall[m]:.4g}" if quality.overall.get(m) is not None
+        else f"{names[m]} n/a"
+        for m in quality.metrics
+    )  # fmt: skip
+    return (
+        f"{scores} on {quality.n_with_feedback:,} of {quality.n_predictions:,} predictions "
+        f"with feedback ({quality.coverage:.1%})"
+    )
 
 
 def _prediction_verdict(result: DriftResult) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from tabserve.modeldir import ModelDir
+    from tabserve.monitoring.quality import Quality
 
 MISSING_RATE_CHANGE = 0.05  # absolute change in the share of missing values worth flagging
 CHART_BINS = 30
@@ -84,6 +85,8 @@ class DriftResult:
     versions_seen: dict[str, int]
     notes: list[str] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # Ground truth joined to the window (quality.py); None only for results made without it.
+    quality: Quality | None = None
 
     @property
     def tested(self) -> list[ColumnDrift]:
@@ -321,13 +324,18 @@ def analyze(
     until: datetime | None = None,
     model_name: str | None = None,
 ) -> DriftResult:
-    """Drift of the log's window for this model against its training reference."""
+    """Drift of the log's window for this model against its training reference, and its
+    quality where ground truth was fed back."""
+    from tabserve.monitoring import quality
     from tabserve.monitoring.sources import load_window, reference_predictions
+    from tabserve.predlog.store import read_feedback
 
     spec = model_dir.spec()
     name = model_name or model_dir.name
     reference = model_dir.reference_sample()
-    window = load_window(engine, name, spec.names, since, until)
+    feedback = read_feedback(engine, since - quality.LOOKBACK if since is not None else None)
+    join = quality.FeedbackJoin(feedback) if feedback else None
+    window = load_window(engine, name, spec.names, since, until, join)
     notes: list[str] = []
     if not reference:
         notes.append(
@@ -357,4 +365,5 @@ def analyze(
         prediction=prediction,
         versions_seen=dict(window.versions),
         notes=notes,
+        quality=quality.score(spec.target, join or quality.FeedbackJoin({}), window.n_rows),
     )

@@ -1,13 +1,17 @@
 """The drift report: one self-contained HTML page (inline CSS and SVG) and its JSON twin.
 
 The page opens with the verdict (dataset drift or not, how many features drifted, prediction
-drift), then a table of every feature sorted by severity, then one card per feature with the
-overlaid distributions and the numbers behind the verdict. Nothing is fetched from the network.
+drift), then the model's quality from ground truth (how many predictions had feedback, the
+scores overall and by day), then a table of every feature sorted by severity, then one card
+per feature with the overlaid distributions and the numbers behind the verdict. Nothing is
+fetched from the network. Both files are written whole and renamed into place, so a reader (the
+model page, a cron job's consumer) never sees half a report.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -18,6 +22,7 @@ import orjson
 from tabserve.monitoring import stats
 from tabserve.monitoring.charts import CURRENT_COLOR, REFERENCE_COLOR, distribution_svg
 from tabserve.monitoring.drift import ColumnDrift, DriftResult
+from tabserve.monitoring.quality import Quality
 
 # ---- JSON --------------------------------------------------------------------------------------
 
@@ -64,6 +69,7 @@ def to_dict(result: DriftResult) -> dict[str, Any]:
         "drift_share_threshold": stats.DRIFT_SHARE,
         "prediction_drift": column_dict(result.prediction) if result.prediction else None,
         "features": [column_dict(c) for c in result.features],
+        "quality": result.quality.to_dict() if result.quality is not None else None,
         "notes": result.notes,
     }
 
@@ -229,6 +235,64 @@ def _window(result: DriftResult) -> str:
     return f"{show(result.since)} → {show(result.until)}"
 
 
+METRIC_LABELS = {"accuracy": "Accuracy", "f1": "F1", "roc_auc": "ROC AUC", "rmse": "RMSE",
+                 "mae": "MAE"}  # fmt: skip
+
+
+def _quality(quality: Quality | None) -> str:
+    if quality is None:
+        return ""
+    covered = (
+        f"{quality.n_with_feedback:,} of {quality.n_predictions:,} predictions had feedback "
+        f"({quality.coverage:.1%})"
+    )
+    if quality.overall is None:
+        return (
+            "<h2>Quality (ground truth)</h2><div class='notes'>No ground truth for the "
+            f"window's predictions yet: {covered}. Send it with <code>POST /feedback</code> or "
+            "<code>tabserve feedback FILE</code>.</div>"
+        )
+    cards = []
+    for name in quality.metrics:
+        value = quality.overall.get(name)
+        detail = {"f1": quality.f1_average or "", "roc_auc": "one-vs-rest, macro"
+                  if quality.task == "classification" and quality.f1_average == "macro"
+                  else ""}.get(name, "")  # fmt: skip
+        cards.append(
+            f"<div class='card'><div class='k'>{METRIC_LABELS[name]}</div>"
+            f"<div class='v'>{_fmt(value)}</div><div class='d'>{escape(detail)}</div></div>"
+        )
+    cards.append(
+        "<div class='card'><div class='k'>With feedback</div>"
+        f"<div class='v'>{quality.n_with_feedback:,}</div>"
+        f"<div class='d'>of {quality.n_predictions:,} predictions ({quality.coverage:.1%})"
+        "</div></div>"
+    )
+    head = "".join(f"<th>{METRIC_LABELS[m]}</th>" for m in quality.metrics)
+    rows = "".join(
+        f"<tr><td>{escape(day['date'])}</td><td class='num'>{day['predictions']:,}</td>"
+        f"<td class='num'>{day['n']:,}</td>"
+        + "".join(f"<td class='num'>{_fmt(day.get(m))}</td>" for m in quality.metrics)
+        + "</tr>"
+        for day in quality.by_day
+    )
+    fed = quality.feedback
+    joined = (
+        f"Feedback items read: {fed['read']:,} — joined by the server's request id "
+        f"{fed['by_request_id']:,}, by the client's X-Request-ID {fed['by_client_request_id']:,}; "
+        f"ambiguous {fed['ambiguous']:,}; no prediction of this model in the window "
+        f"{fed['unmatched']:,}."
+    )
+    notes = "".join(f"<br>{escape(n)}" for n in quality.notes)
+    return (
+        "<h2>Quality (ground truth)</h2>"
+        f"<div class='cards' id='quality'>{''.join(cards)}</div>"
+        f"<p class='legend'>{escape(covered)}. {escape(joined)}{notes}</p>"
+        "<table id='quality-by-day'><thead><tr><th>Day (UTC)</th><th>Predictions</th>"
+        f"<th>With feedback</th>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def render_html(result: DriftResult) -> str:
     version = result.model_version
     shown_version = f"v{version}" if version.isdigit() else f"({version})"
@@ -251,7 +315,7 @@ def render_html(result: DriftResult) -> str:
         f"<h1>{escape(title)}</h1>"
         f"<p class='sub'>Logged inputs {_window(result)} compared with the training reference."
         f" Generated {result.generated_at.strftime('%Y-%m-%d %H:%M UTC')}.</p>"
-        f"{_summary(result)}{notes}"
+        f"{_summary(result)}{notes}{_quality(result.quality)}"
         "<h2>Features by severity</h2><table><thead><tr><th>Feature</th><th>Type</th>"
         "<th>Test</th><th>Score</th><th>Rule</th><th>Verdict</th><th>PSI</th>"
         "<th>Missing (ref → cur)</th><th>New categories</th></tr></thead><tbody>"
@@ -268,10 +332,15 @@ def render_html(result: DriftResult) -> str:
     )
 
 
+def _write_whole(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    part.write_bytes(data)
+    os.replace(part, path)
+
+
 def write_reports(result: DriftResult, html_path: Path | None, json_path: Path | None) -> None:
     if html_path is not None:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(render_html(result), encoding="utf-8")
+        _write_whole(html_path, render_html(result).encode("utf-8"))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_bytes(to_json(result))
+        _write_whole(json_path, to_json(result))

@@ -1,5 +1,8 @@
 """Where drift data comes from: the prediction log (current) and the model directory (reference).
 
+With ground truth in the log (``feedback``), the same pass over the window offers every row to
+a FeedbackJoin (quality.py), so quality costs no second read of the predictions.
+
 Reference predictions are not stored with the model, so they are computed here by running the
 model's own runtime (ONNX, else sklearn) on the reference sample, validated exactly as the server
 validates requests: the two prediction distributions then come from the same code path.
@@ -11,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -19,6 +22,9 @@ from sqlalchemy.engine import Engine
 from tabserve.modeldir import ModelDir
 from tabserve.predlog.store import iter_window
 from tabserve.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from tabserve.monitoring.quality import FeedbackJoin
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ def load_window(
     feature_names: list[str],
     since: datetime | None = None,
     until: datetime | None = None,
+    join: FeedbackJoin | None = None,
 ) -> Window:
     columns: dict[str, list[Any]] = {name: [] for name in feature_names}
     appenders = [(name, columns[name].append) for name in feature_names]
@@ -51,15 +58,19 @@ def load_window(
     versions: Counter[str] = Counter()
     first = last = None
     loads = orjson.loads
-    for ts, version, inputs_text, prediction_text, _status in iter_window(
-        engine, model_name, since, until
-    ):
+    wanted: tuple[str, ...] = ("ts", "model_version", "inputs", "prediction")
+    if join is not None:
+        wanted += ("request_id", "record_index", "client_request_id", "probabilities")
+    for row in iter_window(engine, model_name, since, until, columns=wanted):
+        ts, version, inputs_text, prediction_text = row[:4]
         get = loads(inputs_text).get
         prediction = loads(prediction_text) if prediction_text is not None else None
         for name, append in appenders:
             append(get(name))
         predictions.append(prediction)
         versions[version] += 1
+        if join is not None:
+            join.offer(ts, row[4], row[5], row[6], prediction_text, row[7])
         if first is None:
             first = ts
         last = ts

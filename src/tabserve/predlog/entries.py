@@ -26,7 +26,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import orjson
 
 Row = list[Any]
@@ -41,7 +40,10 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def _default(value: Any) -> Any:
-    """What orjson cannot write natively: object arrays (strings), numpy scalars."""
+    """What orjson cannot write natively: object arrays (strings), numpy scalars. (numpy is
+    imported here, not at the top: the writer process reads entries and never needs it.)"""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

@@ -28,6 +28,11 @@ ROWS_QUARANTINED = Counter(
     "tabserve_prediction_log_rows_quarantined_total",
     "Rows the database refused for their content, set aside in a quarantine file, never retried.",
 )
+FEEDBACK_WRITTEN = Counter(
+    "tabserve_feedback_rows_written_total",
+    "Ground-truth rows (POST /feedback) committed to the feedback table, live and replayed; "
+    "they count in the prediction log's written, spooled and dropped rows too.",
+)
 QUEUE_ROWS = Gauge(
     "tabserve_prediction_log_queue_rows",
     "Rows waiting in the in-memory queue for the background writer.",

@@ -17,6 +17,11 @@ outage: it is bisected, the good rows are written, and each refused row goes to
 the quarantine file with a metric — never retried forever. If queue and spool are full, rows
 are dropped and counted. On EOF (the server closed the pipe or died) the writer drains what it
 has, tries the spool once more, reports, and exits.
+
+Ground truth (``POST /feedback``) travels the same way: a feedback line (a JSON object, where an
+entry is an array: feedback.py) becomes rows of the ``feedback`` table, inserted, spooled,
+replayed and quarantined like prediction rows, and counted with them (``feedback`` counts
+those of the written rows that were feedback).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from typing import Any
 import orjson
 
 from tabserve import logs
+from tabserve.predlog import feedback
 from tabserve.predlog.entries import Row, from_spool, row_count, rows_of, to_spool
 from tabserve.predlog.spool import INBOX_RE, Spool
-from tabserve.predlog.store import RowInserter, ensure_schema, make_engine
+from tabserve.predlog.store import FeedbackInserter, RowInserter, ensure_schema, make_engine
 
 log = logging.getLogger("tabserve.predlog")
 
@@ -74,6 +80,7 @@ class LogWriter:
         self.retry_interval_s = retry_interval_s
         self.engine = make_engine(url, connect_timeout_s=connect_timeout_s)
         self._inserter = RowInserter(self.engine)
+        self._feedback_inserter = FeedbackInserter(self.engine)
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
         self.quarantine_path = Path(spool_dir) / f"quarantine-{os.getpid()}.jsonl"
         self._queue: collections.deque[Queued] = collections.deque()
@@ -81,7 +88,7 @@ class LogWriter:
         self._pending = 0
         self.counts = {
             "handled": 0, "written": 0, "spooled": 0, "replayed": 0,
-            "dropped": 0, "quarantined": 0,
+            "dropped": 0, "quarantined": 0, "feedback": 0,
         }  # fmt: skip
         self._db_up = False
         self._down_reported = False
@@ -102,8 +109,9 @@ class LogWriter:
         (an inbox spill). A line from the pipe counts towards ``durable_lines`` once its rows
         are in the database, the spool or the quarantine (or it was not an entry at all).
         The line is queued as bytes and parsed when it is stored (entries.row_count)."""
+        line = line.rstrip(b"\n")  # queued without it; the spool adds one per line
         try:
-            n_rows = row_count(line)
+            n_rows = feedback.item_count(line) if feedback.is_feedback(line) else row_count(line)
         except ValueError:
             if line.strip():
                 log.error("prediction log: skipping a malformed entry line")
@@ -119,9 +127,19 @@ class LogWriter:
             self._queue.append((line, n_rows, handled))
 
     def read_stream(self, stream: Any) -> None:
-        """The reader thread: lines off the pipe until EOF."""
-        for line in stream:
-            self.accept(line)
+        """The reader thread: lines off the pipe until EOF, read in large chunks (iterating a
+        pipe line by line cost a quarter of this process's samples under load)."""
+        tail = b""
+        while True:
+            chunk = stream.read1(1 << 20)
+            if not chunk:
+                break
+            lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                self.accept(line)
+        if tail:
+            self.accept(tail)  # a last line without its newline (the server died mid-write)
         self._eof.set()
 
     # -- the writer loop ------------------------------------------------------------------
@@ -187,73 +205,92 @@ class LogWriter:
         return items
 
     def _deliver(self, items: list[Queued]) -> None:
-        rows: list[Row] = []
-        fresh = 0
-        for line, n, handled in items:
-            try:
-                entry_rows = rows_of(orjson.loads(line))
-            except Exception as exc:  # a malformed entry must not take the batch with it
-                log.error("prediction log: cannot turn an entry into rows (%s): %d record(s) "
-                          "not logged", exc, n)  # fmt: skip
-                self._count(dropped=n, handled=0 if handled else n)
-                continue  # (its rows leave the pending count with the batch, below)
-            rows.extend(entry_rows)
-            if not handled:
-                fresh += n
+        taken = sum(n for _, n, _ in items)
+        fresh = sum(n for _, n, handled in items if not handled)
         with self._lock:
             backlog = self._pending
-        # Past the high-water mark the database is too slow for the traffic: spool, catch up.
+        # Past the high-water mark the database is too slow for the traffic: spool the lines
+        # as they are (no parsing: the cheapest thing a writer that is behind can do), catch up.
         too_slow = backlog > 0.8 * self.queue_rows
-        if rows:
-            if self._db_up and not too_slow:
-                try:
-                    refused = self._insert(rows)
-                    self._count(written=len(rows) - refused, handled=fresh)
-                    rows = []
-                except Exception as exc:
-                    self._mark_down(exc)
-            if rows:
-                self._spool_or_drop(rows, fresh)
+        stored = False
+        rows_stored = False
+        if self._db_up and not too_slow:
+            rows, truths, bad = self._rows(items)
+            try:
+                refused = self._insert(rows) if rows else 0
+                self._count(written=len(rows) - refused)
+                rows_stored = True
+                if truths:
+                    refused = self._insert(truths, feedback_rows=True)
+                    self._count(written=len(truths) - refused, feedback=len(truths) - refused)
+                self._count(dropped=bad, handled=fresh)
+                stored = True
+            except Exception as exc:
+                self._mark_down(exc)
+        if not stored:
+            # Predictions already in the database are not spooled again (their counts would
+            # say twice); only the feedback lines that did not make it.
+            kept = [i for i in items if feedback.is_feedback(i[0])] if rows_stored else items
+            self._spool_or_drop([line for line, _, _ in kept], sum(n for _, n, _ in kept), fresh)
         with self._lock:
-            self._pending -= sum(n for _, n, _ in items)
+            self._pending -= taken
             self._undelivered_lines -= sum(1 for _, _, handled in items if not handled)
 
-    def _spool_or_drop(self, rows: list[Row], fresh: int) -> None:
-        try:
-            spooled = self.spool.append([to_spool(r) for r in rows])
-        except Exception:
-            log.exception("prediction log: rows not serialisable for the spool")
-            spooled = False
-        if spooled:
-            self._count(spooled=len(rows), handled=fresh)
+    @staticmethod
+    def _rows(items: list[Queued]) -> tuple[list[Row], list[feedback.FeedbackRow], int]:
+        """The prediction rows and the feedback rows of queued lines, and how many records could
+        not be made rows (a malformed entry must not take the batch with it)."""
+        rows: list[Row] = []
+        truths: list[feedback.FeedbackRow] = []
+        bad = 0
+        for line, n, _ in items:
+            try:
+                if feedback.is_feedback(line):
+                    truths.extend(feedback.rows_of(orjson.loads(line)))
+                else:
+                    rows.extend(rows_of(orjson.loads(line)))
+            except Exception as exc:
+                log.error("prediction log: cannot turn an entry into rows (%s): %d record(s) "
+                          "not logged", exc, n)  # fmt: skip
+                bad += n
+        return rows, truths, bad
+
+    def _spool_or_drop(self, lines: list[bytes], n_rows: int, fresh: int) -> None:
+        if self.spool.append_lines(lines):
+            self._count(spooled=n_rows, handled=fresh)
             return
-        self._count(dropped=len(rows), handled=fresh)
+        self._count(dropped=n_rows, handled=fresh)
         now = time.monotonic()
         if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
             self._last_drop_log = now
             log.error("prediction log: DROPPED %d record(s): the database is unavailable and "
-                      "the spool is full (total dropped %d)", len(rows),
+                      "the spool is full (total dropped %d)", n_rows,
                       self.counts["dropped"])  # fmt: skip
 
     # -- inserting, and telling an outage from a bad row ------------------------------------
 
-    def _insert(self, rows: list[Row]) -> int:
-        """Insert ``rows``; a batch refused by a live database is bisected down to the rows
-        it refuses, which are quarantined. Returns how many were; raises on an outage."""
+    def _insert(self, rows: list[Row], *, feedback_rows: bool = False) -> int:
+        """Insert ``rows`` (prediction rows, or feedback rows); a batch refused by a live
+        database is bisected down to the rows it refuses, which are quarantined. Returns how
+        many were; raises on an outage."""
+        inserter = self._feedback_inserter if feedback_rows else self._inserter
         try:
-            self._inserter.insert(rows)
+            inserter.insert(rows)
             return 0
         except Exception as exc:
             if not _refused_for_content(exc):
                 raise  # an outage (or a lock, a timeout): the caller spools
         if len(rows) == 1:
-            self._quarantine(rows[0])
+            self._quarantine(rows[0], feedback_rows)
             return 1
         middle = len(rows) // 2
-        return self._insert(rows[:middle]) + self._insert(rows[middle:])
+        return self._insert(rows[:middle], feedback_rows=feedback_rows) + self._insert(
+            rows[middle:], feedback_rows=feedback_rows
+        )
 
-    def _quarantine(self, row: Row) -> None:
-        line = orjson.dumps(to_spool(row), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    def _quarantine(self, row: Row, feedback_row: bool = False) -> None:
+        obj = feedback.to_quarantine(row) if feedback_row else to_spool(row)
+        line = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         with self.quarantine_path.open("ab") as fh:
             fh.write(line)
         self._count(quarantined=1)
@@ -283,9 +320,25 @@ class LogWriter:
         """Move spooled rows into the database; yields to live traffic past a queue depth."""
         for segment in self.spool.closed_segments():
             for chunk in Spool.read(segment, chunk_rows=self.batch_rows):
-                rows = [from_spool(obj) for obj in chunk]
-                refused = self._insert(rows)
+                rows: list[Row] = []
+                truths: list[feedback.FeedbackRow] = []
+                for item in chunk:  # an entry line, a feedback line, or an older row object
+                    try:
+                        if isinstance(item, list):
+                            rows.extend(rows_of(item))
+                        elif "feedback" in item:
+                            truths.extend(feedback.rows_of(item))
+                        else:
+                            rows.append(from_spool(item))
+                    except Exception as exc:
+                        log.error("prediction log: skipping a spooled entry that is not rows "
+                                  "(%s) in %s", exc, segment)  # fmt: skip
+                refused = self._insert(rows) if rows else 0
                 self._count(written=len(rows) - refused, replayed=len(rows) - refused)
+                if truths:
+                    refused = self._insert(truths, feedback_rows=True)
+                    stored = len(truths) - refused
+                    self._count(written=stored, replayed=stored, feedback=stored)
                 if until_queue_rows is not None and self._pending > until_queue_rows:
                     return  # the rest of this segment replays next round (duplicates ignored)
             self.spool.remove(segment)

@@ -1,7 +1,9 @@
 """An append-only local spool for log rows the database could not take (down or too slow),
 and the inbox files a server writes when its writer process cannot take entries.
 
-Rows are JSON lines in segment files ``spool-<pid>-<seq>.jsonl``. Each process appends only to
+Segment files ``spool-<pid>-<seq>.jsonl`` hold JSON lines: entry lines as the server encoded
+them (entries.py; spooling one costs no parsing — what a writer that is behind can afford) and,
+from older versions, one object per row. Each process appends only to
 its own active segment, so several server workers can share one directory. To replay, the writer
 rotates the active segment and reads closed segments oldest first, deleting each only after its
 rows are committed; a crash between commit and delete replays rows the database already has, which
@@ -37,6 +39,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # kill() accepts a thread's id too. In a fresh container PIDs start over, so the PID of an
+    # earlier container's writer is often a thread of the new writer itself: that segment's
+    # owner is gone. Only a thread-group leader is a process (Linux; elsewhere trust kill()).
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    for line in status.splitlines():
+        if line.startswith("Tgid:"):
+            return int(line.split()[1]) == pid
     return True
 
 
@@ -78,10 +90,19 @@ class Spool:
     # -- appending (writer thread, or a request thread when the queue is full) ---------------
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> bool:
-        """Append rows; False (nothing written) when the spool would exceed its bound."""
+        """Append rows as JSON objects; False (nothing written) past the bound or on a failed
+        write. (The writer spools entry lines instead, ``append_lines``; replay reads both.)"""
         if not rows:
             return True
-        data = b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in rows)
+        return self._write(
+            b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in rows)
+        )
+
+    def append_lines(self, lines: Sequence[bytes]) -> bool:
+        """Append lines as they are (without their newlines): entry lines, not parsed."""
+        return self._write(b"\n".join(lines) + b"\n") if lines else True
+
+    def _write(self, data: bytes) -> bool:
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
                 return False
@@ -138,21 +159,26 @@ class Spool:
         return self._own_segments()
 
     @staticmethod
-    def read(path: Path, chunk_rows: int = 1000) -> Iterator[list[dict[str, Any]]]:
-        """Rows of one segment in chunks; unparsable (torn) lines are skipped with a warning."""
-        chunk: list[dict[str, Any]] = []
+    def read(path: Path, chunk_rows: int = 1000) -> Iterator[list[Any]]:
+        """One segment's lines, parsed, in chunks of about ``chunk_rows`` rows: a row object
+        (``{...}``) counts one, an entry line (``[n_rows, ...]``) its n_rows. Unparsable (torn)
+        lines are skipped with a warning."""
+        chunk: list[Any] = []
+        rows = 0
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
-                    chunk.append(orjson.loads(line))
+                    item = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     log.warning("skipping a torn line %d in spool segment %s", lineno, path)
                     continue
-                if len(chunk) >= chunk_rows:
+                chunk.append(item)
+                rows += int(item[0]) if isinstance(item, list) and item else 1
+                if rows >= chunk_rows:
                     yield chunk
-                    chunk = []
+                    chunk, rows = [], 0
         if chunk:
             yield chunk
 

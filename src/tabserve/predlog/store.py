@@ -1,7 +1,8 @@
-"""The prediction-log table and the few statements run against it (SQLAlchemy Core).
+"""The prediction-log tables and the few statements run against them (SQLAlchemy Core).
 
-One table, the same code for SQLite (the embedded default, in WAL mode) and PostgreSQL. The
-primary key is (request_id, record_index) — the server's own request id, unique by
+``predictions``, and ``feedback`` beside it (ground truth: see feedback.py and
+``FeedbackInserter``); the same code for SQLite (the embedded default, in WAL mode) and
+PostgreSQL. The primary key is (request_id, record_index) — the server's own request id, unique by
 construction — and every insert is ``ON CONFLICT DO NOTHING``, so replaying a spool, or a batch
 whose commit was not acknowledged, never duplicates a row. The client's ``X-Request-ID`` is
 kept in its own column for correlation: a client cannot collide with another request's key or
@@ -18,7 +19,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from tabserve.predlog.entries import CLIENT_ID_MAX
@@ -46,6 +46,19 @@ predictions = sa.Table(
 sa.Index("ix_predictions_model_ts", predictions.c.model_name, predictions.c.ts)
 
 COLUMNS = tuple(c.name for c in predictions.columns)
+
+FEEDBACK_TABLE = "feedback"
+# Ground truth, keyed as given: the server's request id or the client's X-Request-ID (so as
+# wide as a client id may be). The report joins it to ``predictions`` (monitoring/quality.py).
+feedback = sa.Table(
+    FEEDBACK_TABLE,
+    metadata,
+    sa.Column("request_id", sa.String(CLIENT_ID_MAX), primary_key=True),
+    sa.Column("record_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.DateTime(timezone=False), nullable=False),  # when it was received
+    sa.Column("truth", sa.JSON, nullable=False),  # the class label, or the regression value
+)
+sa.Index("ix_feedback_ts", feedback.c.ts)
 
 
 def _dumps(value: Any) -> str:
@@ -93,7 +106,8 @@ def ensure_schema(engine: Engine) -> None:
     try:
         metadata.create_all(engine, checkfirst=True)
     except sa.exc.DBAPIError:
-        if not sa.inspect(engine).has_table(TABLE_NAME):
+        inspector = sa.inspect(engine)
+        if not (inspector.has_table(TABLE_NAME) and inspector.has_table(FEEDBACK_TABLE)):
             raise
     present = {c["name"] for c in sa.inspect(engine).get_columns(TABLE_NAME)}
     if "client_request_id" not in present:
@@ -116,6 +130,8 @@ def insert_ignoring_duplicates(engine: Engine, rows: Sequence[Mapping[str, Any]]
     """Insert rows in one transaction; rows whose key exists already are skipped."""
     if not rows:
         return
+    from sqlalchemy.dialects import postgresql, sqlite  # here: the writer rarely needs them
+
     dialect = engine.dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(predictions).on_conflict_do_nothing(
@@ -131,22 +147,17 @@ def insert_ignoring_duplicates(engine: Engine, rows: Sequence[Mapping[str, Any]]
         conn.execute(stmt, list(rows))
 
 
-# One statement per batch: the rows travel as one JSON array (one orjson call in Python) and
-# the database unpacks it in C, so neither the driver nor SQLAlchemy does per-row work.
-# `value` is one row: [request_id, record_index, epoch_s, inputs, prediction, probabilities,
-# latency_ms, client_request_id]; model name, version and status are the same for a whole
-# batch and travel as parameters (each JSON extraction re-parses the row's text: fewer is
-# cheaper).
-_SQLITE_BATCH = (
-    f"INSERT INTO {TABLE_NAME} ({', '.join(COLUMNS)}) "
-    # The text SQLAlchemy's DateTime writes and parses on SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    "SELECT rid, idx, strftime('%Y-%m-%d %H:%M:%S', t, 'unixepoch')"
-    " || printf('.%06d', CAST((t - CAST(t AS INTEGER)) * 1000000 AS INTEGER)),"
-    " ?, ?, inp, pred, prob, lat, ?, cid FROM ("
-    "SELECT value->>0 AS rid, value->>1 AS idx, value->>2 AS t, value->3 AS inp,"
-    " value->4 AS pred, value->5 AS prob, value->>6 AS lat, value->>7 AS cid FROM json_each(?)"
-    ") WHERE true ON CONFLICT (request_id, record_index) DO NOTHING"
+# SQLite: executemany over ready-made tuples. In the writer process (its own GIL) this beats
+# handing the batch over as one JSON document for json_each to unpack, whose per-row field
+# extractions re-parse each row's text (measured, docs/adr/0005).
+_SQLITE_MANY = (
+    f"INSERT INTO {TABLE_NAME} ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (request_id, record_index) DO NOTHING"
 )
+# PostgreSQL: one statement per batch, the rows as one JSON array unpacked by the server (one
+# round trip instead of one per row). `value` is one row: [request_id, record_index, epoch_s,
+# inputs, prediction, probabilities, latency_ms, client_request_id]; model name, version and
+# status are the same for a whole batch and travel as parameters.
 _POSTGRES_BATCH = (
     f"INSERT INTO {TABLE_NAME} ({', '.join(COLUMNS)}) "
     "SELECT value->>0, (value->>1)::integer, to_timestamp((value->>2)::float8) AT TIME ZONE 'UTC',"
@@ -158,46 +169,36 @@ _SLIM = operator.itemgetter(0, 1, 2, 5, 6, 7, 8, 10)  # a row without model, ver
 
 
 class RowInserter:
-    """Insert rows (rows.py) in one transaction, one statement per model version and status
-    (usually one per batch); rows whose key exists already are skipped.
-
-    SQLAlchemy's Core insert spends ~20 µs of Python per row in parameter and JSON processing,
-    all of it holding the GIL the request thread needs. Here the batch is one JSON document
-    unpacked by the database (SQLite ≥ 3.38 via sqlite3, PostgreSQL via psycopg); any other
-    driver goes through ``insert_ignoring_duplicates``. Schema and reads stay SQLAlchemy Core.
+    """Insert rows (entries.rows_of) in one transaction; rows whose key exists already are
+    skipped. SQLite (sqlite3) and PostgreSQL (psycopg) get a statement of their own (above);
+    any other driver goes through ``insert_ignoring_duplicates``, SQLAlchemy Core, which costs
+    ~20 µs of Python per row. Schema and reads stay SQLAlchemy Core.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sql: str | None = None
         name, driver = engine.dialect.name, engine.dialect.driver
-        if name == "sqlite" and driver == "pysqlite":
-            import sqlite3
-
-            if sqlite3.sqlite_version_info >= (3, 38):  # the -> and ->> operators
-                self.sql = _SQLITE_BATCH
-        elif name == "postgresql" and driver == "psycopg":
-            self.sql = _POSTGRES_BATCH
+        self.kind = (
+            "sqlite" if (name, driver) == ("sqlite", "pysqlite")
+            else "postgres" if (name, driver) == ("postgresql", "psycopg")
+            else "core"
+        )  # fmt: skip
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        if self.sql is None:
+        if self.kind == "core":
             insert_ignoring_duplicates(self.engine, [_row_dict(r) for r in rows])
             return
-        batches: dict[tuple[Any, Any, Any], list[Any]] = {}
-        for row in rows:
-            key = (row[3], row[4], row[9])
-            batch = batches.get(key)
-            if batch is None:
-                batch = batches[key] = []
-            batch.append(_SLIM(row))
         conn = self.engine.raw_connection()
         try:
             cursor = conn.cursor()
-            for (model, version, status), batch in batches.items():
-                document = orjson.dumps(batch, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-                cursor.execute(self.sql, (model, version, status, document))
+            if self.kind == "sqlite":
+                cursor.executemany(_SQLITE_MANY, _sqlite_tuples(rows))
+            else:
+                for (model, version, status), batch in _by_version(rows).items():
+                    document = orjson.dumps(batch, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+                    cursor.execute(_POSTGRES_BATCH, (model, version, status, document))
             cursor.close()
             conn.commit()
         except Exception:
@@ -206,6 +207,95 @@ class RowInserter:
             raise
         finally:
             conn.close()
+
+
+def _sqlite_tuples(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows as sqlite3 parameters: JSON columns as text, ``ts`` as the text SQLAlchemy's
+    DateTime writes and reads on SQLite (one conversion per request: its records share it)."""
+    dumps = orjson.dumps
+    option = orjson.OPT_SERIALIZE_NUMPY
+    stamps: dict[float, str] = {}
+    out = []
+    for r in rows:
+        ts = stamps.get(r[2])
+        if ts is None:
+            ts = stamps[r[2]] = utc_naive(r[2]).isoformat(sep=" ", timespec="microseconds")
+        out.append((
+            r[0], r[1], ts, r[3], r[4], dumps(r[5], option=option).decode(),
+            dumps(r[6], option=option).decode(), dumps(r[7], option=option).decode(),
+            r[8], r[9], r[10],
+        ))  # fmt: skip
+    return out
+
+
+def _by_version(rows: Sequence[Sequence[Any]]) -> dict[tuple[Any, Any, Any], list[Any]]:
+    batches: dict[tuple[Any, Any, Any], list[Any]] = {}
+    for row in rows:
+        key = (row[3], row[4], row[9])
+        batch = batches.get(key)
+        if batch is None:
+            batch = batches[key] = []
+        batch.append(_SLIM(row))
+    return batches
+
+
+class FeedbackInserter:
+    """Upsert feedback rows ([request_id, record_index, epoch_s, truth]) in one transaction:
+    per key, the truth received last wins.
+
+    Why latest and not first (docs/adr/0015): ground truth gets corrected — a reviewer fixes
+    a label, a chargeback turns "legit" into "fraud" weeks later — and the newest word is the
+    best one. "Received last" is the row's own ``ts``, not the order rows reach the database:
+    the update applies only when the incoming ``ts`` is not older, so a spool replayed after
+    a newer label leaves the newer one, and replaying a row twice changes nothing (exactly
+    once, as for predictions). Volume is far below predictions', so this is plain SQLAlchemy
+    Core, one executemany.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        name = engine.dialect.name
+        if name not in ("sqlite", "postgresql"):  # pragma: no cover - not supported targets
+            raise ValueError(f"prediction log supports sqlite and postgresql, not {name}")
+        from sqlalchemy.dialects import postgresql, sqlite  # as in insert_statement
+
+        insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        stmt = insert(feedback)
+        self.stmt = stmt.on_conflict_do_update(
+            index_elements=["request_id", "record_index"],
+            set_={"ts": stmt.excluded.ts, "truth": stmt.excluded.truth},
+            where=stmt.excluded.ts >= feedback.c.ts,
+        )
+
+    def insert(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        # One statement may not touch a key twice (PostgreSQL refuses): keep each key's
+        # latest, the later item on a tie (a request that names a record twice).
+        latest: dict[tuple[str, int], Sequence[Any]] = {}
+        for row in rows:
+            key = (row[0], row[1])
+            seen = latest.get(key)
+            if seen is None or row[2] >= seen[2]:
+                latest[key] = row
+        params = [
+            {"request_id": r[0], "record_index": r[1], "ts": utc_naive(r[2]), "truth": r[3]}
+            for r in latest.values()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(self.stmt, params)
+
+
+def read_feedback(engine: Engine, since: datetime | None = None) -> dict[tuple[str, int], Any]:
+    """Feedback received from ``since`` on, as {(request_id, record_index): truth}; empty when
+    the table does not exist yet (a log no server of this version has written)."""
+    if not sa.inspect(engine).has_table(FEEDBACK_TABLE):
+        return {}
+    stmt = sa.select(feedback.c.request_id, feedback.c.record_index, feedback.c.truth)
+    if since is not None:
+        stmt = stmt.where(feedback.c.ts >= to_utc_naive(since))
+    with engine.connect() as conn:
+        return {(r[0], r[1]): r[2] for r in conn.execute(stmt)}
 
 
 def _row_dict(row: Sequence[Any]) -> dict[str, Any]:

@@ -21,6 +21,9 @@ How the server uses it (once per worker process, in the app's lifespan, after an
         client_request_id=...,       # the client's X-Request-ID, kept for correlation
     )
     ...
+    plog.submit_feedback(items)      # POST /feedback: checked (request_id, record_index,
+                                     #   truth) items (feedback.py); False only when dropped
+    ...
     plog.close()                     # at shutdown: ships the rest, waits for the writer
 
 Why a writer process (docs/adr/0005): turning requests into rows and talking to the database
@@ -57,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tabserve.predlog import metrics
+from tabserve.predlog import feedback, metrics
 from tabserve.predlog.entries import encode_entry
 from tabserve.predlog.spool import write_inbox
 
@@ -75,6 +78,7 @@ _COUNTERS = {
     "replayed": metrics.ROWS_REPLAYED,
     "dropped": metrics.ROWS_DROPPED,
     "quarantined": metrics.ROWS_QUARANTINED,
+    "feedback": metrics.FEEDBACK_WRITTEN,
 }
 # A writer's cumulative counts, summed over the writers a restart replaced (``stats``).
 _TOTALS = (*_COUNTERS, "handled")
@@ -126,6 +130,8 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._buffer: list[bytes] = []
         self._buffered_rows = 0
+        self._overflow: list[bytes] = []  # past queue_rows held: for the inbox, next round
+        self._overflow_rows = 0
         self._submitted = 0
         self._dropped_here = 0
         self._spilled_here = 0
@@ -177,7 +183,9 @@ class PredictionLog:
         status: str = "ok",
         client_request_id: str | None = None,
     ) -> bool:
-        """Queue one request's records; False if sampled out or dropped. Never raises."""
+        """Take one request's records; False if sampled out (or unloggable). Never raises,
+        never blocks: rows neither the writer nor the spool can keep are dropped later,
+        counted and logged."""
         try:
             if n_rows <= 0 or self._stop.is_set():
                 return False
@@ -189,25 +197,38 @@ class PredictionLog:
                 request_id, client_request_id, model_name, str(model_version), n_rows, inputs,
                 predictions, probabilities, classes, latency_ms, status,
             )  # fmt: skip
-            with self._lock:
-                self._submitted += n_rows
-                # Lines held for the writer (not shipped, or shipped and not yet stored) are
-                # bounded together: past that the writer is behind, and the inbox takes them.
-                held = self._buffered_rows + self._unacked_rows
-                room = held + n_rows <= self.queue_rows
-                if room:
-                    self._buffer.append(line)
-                    self._buffered_rows += n_rows
-            if room:
-                return True
-            # The writer is not keeping up even by spooling: spill here rather than lose rows.
-            return self._spill([line], n_rows, "the in-memory buffer is full")
+            return self._enqueue(line, n_rows)
         except Exception:  # the log must never fail a request
             log.exception("prediction log: submit failed; %d record(s) not logged", n_rows)
             with self._lock:
                 self._dropped_here += max(n_rows, 0)
             metrics.ROWS_DROPPED.inc(max(n_rows, 0))
             return False
+
+    def submit_feedback(self, items: Sequence[Sequence[Any]], ts: float | None = None) -> bool:
+        """Queue checked ground-truth items (feedback.check_items) for the ``feedback`` table,
+        through the same buffer, writer, spool and inbox as predictions, never sampled out.
+        False only once the log is closing: the caller tells its client to send them again,
+        since nobody else has them (past the bound they go to the inbox, as predictions do)."""
+        if not items:
+            return True
+        if self._stop.is_set():
+            return False
+        return self._enqueue(feedback.encode_line(items, ts), len(items))
+
+    def _enqueue(self, line: bytes, n_rows: int) -> bool:
+        with self._lock:
+            self._submitted += n_rows
+            # Lines held for the writer (not shipped, or shipped and not yet stored) are
+            # bounded together: past that the writer is behind, and the inbox takes them.
+            held = self._buffered_rows + self._unacked_rows
+            if held + n_rows <= self.queue_rows:
+                self._buffer.append(line)
+                self._buffered_rows += n_rows
+            else:  # the writer is behind: the shipper puts these in the inbox instead
+                self._overflow.append(line)
+                self._overflow_rows += n_rows
+        return True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -267,6 +288,7 @@ class PredictionLog:
             "pending": max(0, submitted - handled - dropped_here - spilled_here),
             "db_up": bool(writer.get("db_up", False)),
             "spool_bytes": int(writer.get("spool_bytes", 0)),
+            "feedback": int(writer.get("feedback", 0)),
         }
 
     @property
@@ -344,6 +366,10 @@ class PredictionLog:
         with self._lock:
             lines, rows = self._buffer, self._buffered_rows
             self._buffer, self._buffered_rows = [], 0
+            overflow, overflow_rows = self._overflow, self._overflow_rows
+            self._overflow, self._overflow_rows = [], 0
+        if overflow:  # one file per round, off the request path
+            self._spill(overflow, overflow_rows, "the writer process is behind")
         if not lines:
             return
         process = self._process

@@ -7,10 +7,10 @@
                ◄─ every ServingError raised on the way, as the one error envelope
                ◄─ request metrics (route template, status, model, version)
 
-Routes come from rest/ (v1, v2, mlflow, kserve_v1, ops; docs and page for people) as closures
-over one ServerState. Tracing (tracing/) and the access log (access_log.py) are optional: when
-on, ``create_app`` wraps this front and the model routes' handlers; when off, none of their
-code runs and OpenTelemetry is not imported.
+Routes come from rest/ (v1, v2, mlflow, kserve_v1, feedback, ops; docs and page for people) as
+closures over one ServerState. Tracing (tracing/) and the access log (access_log.py) are
+optional: when on, ``create_app`` wraps this front and the model routes' handlers; when off,
+none of their code runs and OpenTelemetry is not imported.
 This is a pure ASGI callable, not a framework app (docs/adr/0008): a framework's routing,
 middleware stack and request/response objects cost more per request than tabserve's whole
 validation, and none of it is needed — every route reads its raw body and writes bytes.
@@ -44,7 +44,7 @@ from tabserve.serving.errors import (
 from tabserve.serving.http import Call, NoRoute, Reply, Route, Router
 from tabserve.serving.request_ids import request_ids
 from tabserve.serving.request_metrics import UNMATCHED, RequestMetrics
-from tabserve.serving.rest import docs, kserve_v1, mlflow, ops, page, v1, v2
+from tabserve.serving.rest import docs, feedback, kserve_v1, mlflow, ops, page, v1, v2
 from tabserve.serving.state import ServerState
 from tabserve.settings import Settings
 
@@ -229,6 +229,7 @@ def create_app(
         *v2.routes(state),
         *mlflow.routes(state),
         *kserve_v1.routes(state),
+        *feedback.routes(state),  # POST /feedback: ground truth beside the prediction log
         *ops.routes(state),
         *docs.routes(state),  # /docs, /redoc: Swagger UI and ReDoc, no external URL
         *page.routes(state),  # the model page at /, /stats, /report

@@ -12,6 +12,8 @@
      ├── Overloaded             503  too many requests in flight, or one waited past
      │                               --request-timeout for the model (Retry-After)
      ├── Unauthorized           401  no or a wrong API key (auth.py)
+ ├── NotConfigured          501  a route this server was started without (POST /feedback
+ │                               with the prediction log off)
      └── RuntimeFailure         500  the model raised on a valid batch: our fault, logged
 
 Every protocol renders the same envelope: ``error`` is one line a person can act on (tritonclient
@@ -117,6 +119,10 @@ class Overloaded(ServingError):
     status = 503
     # Long enough for a burst to pass; tritonclient, Envoy and kubelet honour it.
     headers = {"retry-after": "1"}
+
+
+class NotConfigured(ServingError):
+    status = 501
 
 
 class RuntimeFailure(ServingError):

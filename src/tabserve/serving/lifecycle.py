@@ -12,6 +12,8 @@ Written once here and used by the app's lifespan, the hot-reload watcher and ``t
 - ``watch``: follow a registry alias; a new version is fetched in a child process (MLflow and
   the model's libraries stay out of the server), built beside the old one and swapped in
   without failing a request. Errors keep the old version serving and are retried next poll.
+- ``running`` also starts the drift refresher when ``--drift-interval`` is set
+  (drift_refresh.py: ``tabserve drift`` in a child process, gauges, the page's report).
 """
 
 from __future__ import annotations
@@ -226,6 +228,13 @@ async def running(
         await swap(state, plane)
     if watch_uri and state.settings.watch:
         background.append(asyncio.create_task(watch(state, watch_uri), name="tabserve-watch"))
+    if state.settings.drift_interval:
+        from tabserve.serving.drift_refresh import DriftRefresher
+
+        refresher = DriftRefresher(
+            state, state.settings.drift_interval, state.settings.drift_window
+        )
+        background.append(asyncio.create_task(refresher.run(), name="tabserve-drift"))
     grpc_server = None
     if state.settings.grpc_port:
         from tabserve.serving.grpc.service import start as start_grpc

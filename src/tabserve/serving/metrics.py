@@ -14,9 +14,14 @@ reload never mixes two versions in one series:
     tabserve_ood_warnings_total{model, version, field}              counter
     tabserve_predictions_total{model, version, label}               counter, rows by class
     tabserve_model_info{model, version, runtime}                    gauge, 1 while served
-    tabserve_feature_drift_score{model, feature}                    gauge, when drift is enabled
+    tabserve_feedback_items_total{model}                            counter, POST /feedback
+    tabserve_feature_drift_score{model, feature}                    gauge, with --drift-interval
     tabserve_feature_drifted{model, feature}                        gauge 0/1
     tabserve_dataset_drift{model}                                   gauge 0/1
+    tabserve_model_quality{model, metric}                           gauge, from ground truth
+    tabserve_drift_refreshes_total{outcome}                         counter: ok, no_data, failed
+    tabserve_drift_refresh_duration_seconds                         gauge, the last refresh
+    tabserve_drift_last_refresh_timestamp_seconds                   gauge, the last good one
 (the prediction log's own metrics are in tabserve/predlog/metrics.py.)
 
 ``route`` is the path template (``/v2/models/{name}/infer``), never the raw path; ``model`` and
@@ -25,6 +30,11 @@ reload never mixes two versions in one series:
 keeps each value in a per-process file and ``/metrics`` sums them. Every gauge states how its
 values from several workers combine (``multiprocess_mode``), so a dead worker leaves no series.
 That variable must be set before this module is imported.
+
+The drift gauges are set by whichever worker ran the last refresh (one per interval across
+workers, serving/drift_refresh.py): ``mostrecent`` makes every worker's /metrics show that
+refresh's values, whichever worker it was, and a value from an earlier refresh by another
+worker can never outvote it (as ``max`` would keep a feature "drifted" that no longer is).
 """
 
 from __future__ import annotations
@@ -85,6 +95,11 @@ OOD_WARNINGS = Counter(
     [*SERVED, "field"],
 )
 PREDICTIONS = Counter("tabserve_predictions_total", "Predicted rows by class", [*SERVED, "label"])
+FEEDBACK_ITEMS = Counter(
+    "tabserve_feedback_items_total",
+    "Ground-truth items accepted by POST /feedback (queued for the feedback table)",
+    ["model"],
+)
 MODEL_INFO = Gauge(
     "tabserve_model_info",
     "The model being served (value 1; 0 once replaced)",
@@ -95,19 +110,41 @@ FEATURE_DRIFT_SCORE = Gauge(
     "tabserve_feature_drift_score",
     "The drift test's statistic per feature over the recent window (p-value or distance)",
     ["model", "feature"],
-    multiprocess_mode="livemax",
+    multiprocess_mode="mostrecent",
 )
 FEATURE_DRIFTED = Gauge(
     "tabserve_feature_drifted",
     "1 when the feature drifted in the recent window",
     ["model", "feature"],
-    multiprocess_mode="livemax",
+    multiprocess_mode="mostrecent",
 )
 DATASET_DRIFT = Gauge(
     "tabserve_dataset_drift",
     "1 when the recent window shows dataset drift (half the features drifted)",
     ["model"],
-    multiprocess_mode="livemax",
+    multiprocess_mode="mostrecent",
+)
+MODEL_QUALITY = Gauge(
+    "tabserve_model_quality",
+    "The model's score over the recent window's predictions that have ground truth "
+    "(metric: accuracy, f1, roc_auc, rmse, mae)",
+    ["model", "metric"],
+    multiprocess_mode="mostrecent",
+)
+DRIFT_REFRESHES = Counter(
+    "tabserve_drift_refreshes_total",
+    "Drift refreshes by outcome: ok, no_data (no predictions in the window), failed",
+    ["outcome"],
+)
+DRIFT_REFRESH_SECONDS = Gauge(
+    "tabserve_drift_refresh_duration_seconds",
+    "How long the last drift refresh took (the `tabserve drift` child process)",
+    multiprocess_mode="mostrecent",
+)
+DRIFT_REFRESHED_AT = Gauge(
+    "tabserve_drift_last_refresh_timestamp_seconds",
+    "When the drift gauges were last set from a good refresh (Unix time)",
+    multiprocess_mode="mostrecent",
 )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tabserve import logs
 from tabserve.errors import UserError
 from tabserve.redact import mask_url
-from tabserve.settings import Settings
+from tabserve.settings import Settings, require_writable
 
 if TYPE_CHECKING:
     from tabserve.modeldir import ModelDir
@@ -50,6 +50,8 @@ def serve(model_dir: ModelDir, settings: Settings, watch_uri: str | None = None)
             f"{model_dir.path} has no model.onnx ({model_dir.onnx_reason}); "
             "use --runtime auto or native"
         )
+    if settings.resolved_log_db() is not None:  # the log's SQLite file and spool live there
+        require_writable(settings.home, "TABSERVE_HOME (prediction log and spool)")
     if settings.tracing:
         _check_tracing()
     os.environ[ENV_MODEL_DIR] = str(model_dir.path)
@@ -108,10 +110,14 @@ def startup_line(settings: Settings, model_dir: ModelDir) -> tuple[str, dict[str
     target = mask_url(log_db) if log_db else "off"
     grpc = f"gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else "gRPC off"
     tracing = f"tracing on ({_tracing_target()})" if settings.tracing else "tracing off"
+    if settings.drift_interval:
+        drift = f"drift refresh every {settings.drift_interval:g} s over {settings.drift_window}"
+    else:
+        drift = "drift refresh off"
     url = f"http://{settings.host}:{settings.port}"
     text = (
         f"serving {model_dir.name} version {model_dir.version} at {url}: {runtime} runtime, "
-        f"{workers}, {batching}, {grpc}, prediction log {target}, {tracing}, "
+        f"{workers}, {batching}, {grpc}, prediction log {target}, {drift}, {tracing}, "
         f"access log {'on' if settings.access_log else 'off'}"
     )
     fields = {
@@ -125,6 +131,8 @@ def startup_line(settings: Settings, model_dir: ModelDir) -> tuple[str, dict[str
         "max_queue_delay_us": settings.max_queue_delay_us,
         "grpc_port": settings.grpc_port,
         "prediction_log": target,
+        "drift_interval_s": settings.drift_interval,
+        "drift_window": settings.drift_window if settings.drift_interval else None,
         "tracing": _tracing_target() if settings.tracing else False,
         "access_log": settings.access_log,
     }
@@ -180,6 +188,7 @@ def run_uvicorn() -> None:
         port=settings.port,
         workers=settings.workers,
         http="tabserve.serving.coalescing:CoalescingHttpToolsProtocol",  # one send per answer
+        ws="none",  # no websocket routes: do not import a websocket implementation
         log_level="warning",
         log_config=None,  # the root handler logs.configure set up: one format for every line
         access_log=False,  # tabserve's own (--access-log, serving/access_log.py)

@@ -283,13 +283,25 @@
   }
 
   function renderQuality(quality, into) {
-    // Whatever numbers the report's quality block holds (accuracy, F1, RMSE, ...), by name.
-    const overall = quality.overall || quality;
-    const rows = Object.entries(overall).filter(([, v]) => typeof v === "number");
-    if (!rows.length) return;
+    // The report's quality block (monitoring/quality.py): scores by name, and how many of the
+    // window's predictions had ground truth fed back.
     into.append(el("h3", {}, "Quality (from ground truth)"));
+    if (typeof quality.with_feedback === "number") {
+      const share = quality.predictions ? ` (${(100 * quality.coverage).toFixed(1)} %)` : "";
+      into.append(el("p", { class: "muted", id: "drift-coverage" },
+        `${quality.with_feedback} of ${quality.predictions} predictions had feedback${share}`));
+    }
+    const overall = quality.overall || {};
+    const names = quality.metrics || Object.keys(overall);
+    const rows = names.filter((k) => k !== "n" && typeof overall[k] === "number");
+    if (!rows.length) {
+      into.append(el("p", { class: "muted" }, quality.overall ? "no score computable" :
+        "no ground truth yet: POST /feedback or tabserve feedback FILE"));
+      return;
+    }
+    const label = { accuracy: "accuracy", f1: "F1", roc_auc: "ROC AUC", rmse: "RMSE", mae: "MAE" };
     const list = el("ul", { id: "drift-quality" });
-    for (const [k, v] of rows) list.append(el("li", {}, `${k}: ${fmtValue(v)}`));
+    for (const k of rows) list.append(el("li", {}, `${label[k] || k}: ${fmtValue(overall[k])}`));
     into.append(list);
   }
 

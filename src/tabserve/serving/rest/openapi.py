@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import tabserve
+from tabserve.predlog.entries import CLIENT_ID_MAX
+from tabserve.predlog.feedback import MAX_RECORD_INDEX
 from tabserve.serving.validation import REASONS
 from tabserve.spec import Feature, FeatureSpec, NumericProfile
 
@@ -362,6 +364,7 @@ def build(spec: FeatureSpec, title: str, model_version: str, max_rows: int) -> d
             },
         }
     }
+    paths["/feedback"] = _feedback_path(spec)
     status = _get("KServe v1 model status", {"200": _object("ready"), "404": UNKNOWN_MODEL,
                                              "503": NOT_READY}, "KServe v1")  # fmt: skip
     status["get"]["parameters"] = name
@@ -384,8 +387,79 @@ def build(spec: FeatureSpec, title: str, model_version: str, max_rows: int) -> d
                 "Tensor": _TENSOR_SCHEMA,
                 "InferRequest": _INFER_REQUEST,
                 "InferResponse": _INFER_RESPONSE,
+                "FeedbackItem": _feedback_item(spec),
             }
         },
+    }
+
+
+def _feedback_item(spec: FeatureSpec) -> dict[str, Any]:
+    """One ground-truth item: the label must be a class (JSON-typed as the class), or the
+    value a finite number (predlog/feedback.py)."""
+    props: dict[str, Any] = {
+        "request_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": CLIENT_ID_MAX,
+            "description": "the prediction's X-Request-ID: the server's id (the log's key), "
+            "or the client's own X-Request-ID",
+        },
+        "record_index": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_RECORD_INDEX,
+            "default": 0,
+            "description": "the record's place in its request (0 for one record)",
+        },
+    }
+    if spec.target.task == "classification":
+        field = "label"
+        props["label"] = {"enum": list(spec.target.classes or []), "description": "the true class"}
+    else:
+        field = "value"
+        props["value"] = {"type": "number", "description": "the true value"}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": ["request_id", field],
+        "additionalProperties": False,
+    }
+
+
+def _feedback_path(spec: FeatureSpec) -> dict[str, Any]:
+    item = {"$ref": _REF + "FeedbackItem"}
+    example: dict[str, Any] = {"request_id": "3f2a9c...-1a", "record_index": 0}
+    if spec.target.task == "classification":
+        example["label"] = spec.target.classes[0] if spec.target.classes else None
+    else:
+        example["value"] = 0.0
+    accepted = {
+        "type": "object",
+        "required": ["accepted"],
+        "properties": {"accepted": {"type": "integer", "description": "items queued"}},
+    }
+    return {
+        "post": {
+            "summary": "Ground truth for logged predictions (stored beside the prediction log)",
+            "tags": ["v1"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [item, {"type": "array", "items": item}]},
+                        "example": [example],
+                    }
+                },
+            },
+            "responses": {
+                "202": _json_body(accepted, "Accepted: queued for the feedback table"),
+                "400": _error("Invalid items: each problem named with its record and field"),
+                "413": _error("Body over --max-body-bytes, or items over --max-rows"),
+                "415": MEDIA,
+                "501": _error("The prediction log is off on this server (--log-db off)"),
+                "503": _error("The prediction log cannot keep feedback now (Retry-After)"),
+            },
+        }
     }
 
 
