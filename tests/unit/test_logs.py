@@ -18,7 +18,7 @@ from tabserve.modeldir import ModelDir
 from tabserve.serving.admission import Admission
 from tabserve.serving.app import TabserveApp
 from tabserve.serving.http import Call, Reply, Route
-from tabserve.serving.server import startup_line
+from tabserve.serving.startup_line import startup_line
 from tabserve.settings import Settings
 
 inner = logging.getLogger("tabserve.serving.test_logs")

@@ -81,6 +81,10 @@ def test_extras_users_ask_for() -> None:
     assert {"uvloop", "httptools"} <= names["serve"]  # what uvicorn picks when present
     assert not names["serve"] & {"mlflow", "mlflow-skinny", "boto3", "scikit-learn", "pandas"}
     assert "mlflow-skinny" in names["registry"]
+    # --tracing: the SDK and the one exporter it uses (serving/tracing/environment.py); the
+    # serve install carries none of it (docs/adr/0016).
+    assert {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"} <= names["otel"]
+    assert not any(n.startswith("opentelemetry") for n in names["serve"])
 
 
 def test_the_version_is_written_once() -> None:
