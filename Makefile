@@ -31,7 +31,7 @@ demo: $(STAMP)  ## train Titanic, register the champion, serve it, load-test it,
 	$(BIN)/python -m tabserve.demo
 
 test: $(STAMP)  ## the whole test suite (starts PostgreSQL, MLflow, moto S3 itself)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 test-unit: $(STAMP)  ## unit tests only
 	$(BIN)/python -m pytest -q -ra tests/unit
