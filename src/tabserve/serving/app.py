@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from tabserve.logs import REQUEST_ID
 from tabserve.modeldir import ModelDir
+from tabserve.predlog.entries import CLIENT_ID_MAX
 from tabserve.serving import body, lifecycle, metrics
 from tabserve.serving.admission import Admission
 from tabserve.serving.auth import ApiKeys
@@ -140,11 +141,13 @@ class TabserveApp:
             await _send(send, reply, head=scope["method"] == "HEAD")
         except ServingError as exc:
             status = exc.status
-            await asgi_response(send, exc, close=isinstance(exc, PayloadTooLarge))
+            await asgi_response(send, exc, close=isinstance(exc, PayloadTooLarge),
+                                request_id=_answer_id(scope, request_id))  # fmt: skip
         except Exception:  # a bug: JSON 500, the traceback in the server log only
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             status = 500
-            await asgi_response(send, RuntimeFailure("internal server error"))
+            await asgi_response(send, RuntimeFailure("internal server error"),
+                                request_id=_answer_id(scope, request_id))  # fmt: skip
         finally:
             metrics.IN_FLIGHT.dec()
             self.metrics.observe(label, status, time.perf_counter() - started)
@@ -173,6 +176,15 @@ class TabserveApp:
             await running.__aexit__(None, None, None)
         finally:
             await send({"type": "lifespan.shutdown.complete"})
+
+
+def _answer_id(scope: dict[str, Any], request_id: str) -> bytes:
+    """An error answer's X-Request-ID, as ``Call.id_header`` gives a success's: the client's
+    own when it can be echoed as sent (an id refused for its length or bytes gets ours)."""
+    sent = dict(scope["headers"]).get(b"x-request-id")  # the last one, as Call.header reads
+    if sent and len(sent) <= CLIENT_ID_MAX and sent.isascii() and sent.decode().isprintable():
+        return sent
+    return request_id.encode()
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:

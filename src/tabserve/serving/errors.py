@@ -129,11 +129,17 @@ class RuntimeFailure(ServingError):
     status = 500
 
 
-async def asgi_response(send: Any, error: ServingError, *, close: bool = False) -> None:
-    """Send ``error`` on a raw ASGI connection (middleware that answers before any route)."""
+async def asgi_response(
+    send: Any, error: ServingError, *, close: bool = False, request_id: bytes | None = None
+) -> None:
+    """Send ``error`` on a raw ASGI connection (middleware that answers before any route).
+    ``request_id`` is the answer's ``X-Request-ID``, so a client can find an error's lines in
+    the server's log as it finds an answer's."""
     body = error.body()
     headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in error.headers.items()]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id))
     if close:  # the rest of an oversized body is not read: the connection cannot be reused
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

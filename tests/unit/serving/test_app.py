@@ -226,6 +226,15 @@ def test_request_ids_the_client_sends_are_checked_and_echoed(client: TestClient)
     for bad in ("x" * 201, "tab\there"):
         r = client.post("/predict", json=RECORD, headers={"x-request-id": bad})
         assert r.status_code == 400 and "X-Request-ID" in r.json()["error"]
+        assert len(r.headers["x-request-id"]) > 20  # refused as sent: the server's own
+
+
+def test_error_answers_carry_the_request_id_too(client: TestClient) -> None:
+    # A client matches a 400 to the server's log lines by the id, as it does an answer.
+    bad = client.post("/predict", json={**RECORD, "Age": "old"}, headers={"x-request-id": "t-9"})
+    assert bad.status_code == 400 and bad.headers["x-request-id"] == "t-9"
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404 and len(missing.headers["x-request-id"]) > 20
 
 
 def test_draining_turns_ready_503_and_keeps_answering(client: TestClient) -> None:
