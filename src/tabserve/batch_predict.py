@@ -62,6 +62,13 @@ class RemotePredictor:
         if response.status_code != 200:
             raise UserError(f"{self.url}/predict answered {response.status_code}: {body}")
         predictions: list[dict[str, Any]] = body["predictions"]
+        # What names each prediction in the server's log, so labels can come back for it later
+        # (`tabserve feedback FILE` with request_id, record_index and the label or value).
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            for index, prediction in enumerate(predictions):
+                prediction["request_id"] = request_id
+                prediction["record_index"] = index
         return predictions
 
 
@@ -236,9 +243,13 @@ def _write(results: list[dict[str, Any]], out: str | None, spec: FeatureSpec) ->
             if results and "probabilities" in results[0]
             else []
         )
+        ids = ["request_id", "record_index"] if results and "request_id" in results[0] else []
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["row", "prediction", *(f"probability_{c}" for c in classes)])
+            head = ["row", *ids, "prediction", *(f"probability_{c}" for c in classes)]
+            writer.writerow(head)
             for i, r in enumerate(results):
                 probs = r.get("probabilities") or {}
-                writer.writerow([i, r["prediction"], *(probs.get(c) for c in classes)])
+                writer.writerow(
+                    [i, *(r[k] for k in ids), r["prediction"], *(probs.get(c) for c in classes)]
+                )

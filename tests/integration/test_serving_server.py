@@ -122,7 +122,7 @@ def test_predict_command_remote_and_local_agree(titanic_model_dir: Path, tmp_pat
         "predict", str(titanic_model_dir), "--data", str(TITANIC_CSV), "--out", str(local_out)
     )
     assert local.returncode == 0, local.stderr
-    with running_server(titanic_model_dir) as s:
+    with running_server(titanic_model_dir, "--log-db", f"sqlite:///{tmp_path}/log.db") as s:
         remote = tabserve(
             "predict",
             s.url,
@@ -140,9 +140,21 @@ def test_predict_command_remote_and_local_agree(titanic_model_dir: Path, tmp_pat
             and "unknown_category" in bad.stderr
             and "Traceback" not in bad.stderr
         )
+        # A server's answers name each prediction in its log: labels can be sent back for them.
+        rows_remote = list(csv.DictReader(remote_out.open()))
+        labels = tmp_path / "labels.csv"
+        with labels.open("w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["request_id", "record_index", "label"])
+            out.writerows([r["request_id"], r["record_index"], 1] for r in rows_remote[:40])
+        sent = tabserve("feedback", str(labels), "--url", s.url)
+        assert sent.returncode == 0 and "40" in sent.stdout, sent.stdout + sent.stderr
     rows_local = list(csv.DictReader(local_out.open()))
-    rows_remote = list(csv.DictReader(remote_out.open()))
-    assert len(rows_local) == 891 and rows_local == rows_remote
+    assert len({r["request_id"] for r in rows_remote}) == 3  # 891 rows in batches of 300
+    assert [r["record_index"] for r in rows_remote[299:302]] == ["299", "0", "1"]
+    ids = ("request_id", "record_index")
+    assert len(rows_local) == 891
+    assert rows_local == [{k: v for k, v in r.items() if k not in ids} for r in rows_remote]
     assert set(rows_local[0]) == {"row", "prediction", "probability_0", "probability_1"}
     inline = tabserve("predict", str(titanic_model_dir), "--data", orjson.dumps(RECORD).decode())
     assert inline.returncode == 0 and orjson.loads(inline.stdout)["prediction"] in (0, 1)
