@@ -67,7 +67,11 @@ def one_run(label: str, src: Path | None, model: Path, work: Path, args: Any) ->
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, server)
+        try:
+            wait_ready(url, server)
+        except Exception:
+            sys.stderr.write((home / "server.log").read_text()[-3000:])
+            raise
         run_sweep(url, [50], 2_000, None, progress=False)  # warm
         peak = PeakRss(server.pid)
         level = run_sweep(
@@ -84,6 +88,23 @@ def one_run(label: str, src: Path | None, model: Path, work: Path, args: Any) ->
     }  # fmt: skip
 
 
+TRAIN = """
+import sys
+from pathlib import Path
+from tabserve.datasets import DATASETS, load_builtin
+from tabserve.training import fit_model_dir
+fit_model_dir(load_builtin("titanic"), DATASETS["titanic"].target, Path(sys.argv[1]), "logistic",
+              name="titanic")
+"""
+
+
+def train(out: Path, src: Path | None) -> Path:
+    """A Titanic logistic model directory, trained by ``src``'s tabserve (this one's if None)."""
+    env = {**os.environ, **({"PYTHONPATH": str(src)} if src else {})}
+    subprocess.run([sys.executable, "-c", TRAIN, str(out)], env=env, check=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--connections", type=int, default=1000)
@@ -93,19 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/connections"))
     args = p.parse_args(argv)
     console = Console()
-    from tabserve.datasets import DATASETS, load_builtin
-    from tabserve.training import fit_model_dir
-
     work = Path(tempfile.mkdtemp(prefix="tabserve-connections-"))
-    model = fit_model_dir(load_builtin("titanic"), DATASETS["titanic"].target, work / "model",
-                          "logistic", name="titanic")  # fmt: skip
+    # Trained by the older checkout when there is one: a newer tabserve reads an older model
+    # directory, not the other way round.
+    model_path = train(work / "model", args.before.resolve() if args.before else None)
     plan: list[tuple[str, Path | None]] = [("tabserve", None)]
     if args.before:
         plan.insert(0, ("before", args.before.resolve()))
     results = []
     for _ in range(args.rounds):
         for label, src in plan:
-            result = one_run(label, src, model.path, work, args)
+            result = one_run(label, src, model_path, work, args)
             console.print(result)
             results.append(result)
     table = Table(title=f"{args.connections} connections, closed loop, one worker")
