@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.json_records import records_from_json
 from tabserve.serving.codecs.csv_records import records_from_csv
 from tabserve.settings import Settings
 from tabserve.spec import FeatureSpec
@@ -143,17 +144,10 @@ def _from_json(content: bytes) -> list[dict[str, Any]]:
         value = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
         raise UserError(f"--data is not valid JSON: {exc}") from None
-    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
-        lengths = {len(v) for v in value.values()}
-        if len(lengths) != 1:
-            raise UserError("columnar JSON needs lists of one length")
-        keys = list(value)
-        return [dict(zip(keys, row, strict=True)) for row in zip(*value.values(), strict=True)]
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return value
-    raise UserError("JSON --data must be an object, an array of objects, or {feature: [values]}")
+    try:
+        return records_from_json(value)
+    except ValueError as exc:
+        raise UserError(f"--data: {exc}") from None
 
 
 def _from_parquet(path: Path) -> list[dict[str, Any]]:

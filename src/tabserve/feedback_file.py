@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.json_records import records_from_json
 from tabserve.predlog.feedback import FIELDS, FeedbackInvalid, check_items
 from tabserve.redact import mask_url, scrub
 from tabserve.settings import Settings
@@ -46,7 +47,7 @@ def read_items(path: Path, target: Target) -> tuple[list[dict[str, Any]], list[s
         if suffix == ".csv":
             raw = _from_csv(path.read_text(encoding="utf-8-sig"), target)
         elif suffix == ".json":
-            raw = _from_json(orjson.loads(path.read_bytes()))
+            raw = records_from_json(orjson.loads(path.read_bytes()))
         elif suffix in (".jsonl", ".ndjson"):
             raw = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
         else:
@@ -58,19 +59,6 @@ def read_items(path: Path, target: Target) -> tuple[list[dict[str, Any]], list[s
     others = sorted({k for r in raw if isinstance(r, dict) for k in r} - set(FIELDS))
     items = [{k: v for k, v in r.items() if k in FIELDS} if isinstance(r, dict) else r for r in raw]
     return items, others
-
-
-def _from_json(value: Any) -> list[Any]:
-    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
-        if len({len(v) for v in value.values()}) != 1:
-            raise ValueError("columnar JSON needs lists of one length")
-        keys = list(value)
-        return [dict(zip(keys, row, strict=True)) for row in zip(*value.values(), strict=True)]
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return value
-    raise ValueError("JSON must be an object, an array of objects, or {column: [values]}")
 
 
 def _from_csv(text: str, target: Target) -> list[dict[str, Any]]:

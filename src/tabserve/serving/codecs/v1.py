@@ -17,8 +17,11 @@ import orjson
 from tabserve.serving.errors import BadRequest
 
 
-def decode(body: bytes) -> tuple[list[Any], bool]:
-    """(records, single): single is True when the body was one object rather than an array."""
+def decode(
+    body: bytes, expected: str = "a JSON object (one record) or an array of objects"
+) -> tuple[list[Any], bool]:
+    """(records, single): single is True when the body was one object rather than an array.
+    ``expected`` names what the route takes, for the 400 of a body that is neither."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -27,7 +30,7 @@ def decode(body: bytes) -> tuple[list[Any], bool]:
         return [payload], True
     if type(payload) is list:
         return payload, False
-    raise BadRequest("send a JSON object (one record) or an array of objects")
+    raise BadRequest(f"send {expected}")
 
 
 def _plain(value: Any) -> Any:

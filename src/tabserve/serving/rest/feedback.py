@@ -21,6 +21,7 @@ import orjson
 
 from tabserve.predlog.feedback import FeedbackInvalid, check_items
 from tabserve.serving import metrics
+from tabserve.serving.codecs import v1
 from tabserve.serving.errors import (
     BadRequest,
     NotConfigured,
@@ -40,19 +41,6 @@ class FeedbackSink(Protocol):
     def submit_feedback(self, items: Sequence[Sequence[Any]]) -> bool: ...
 
 
-def decode(body: bytes) -> tuple[list[Any], bool]:
-    """(items, single): single when the body was one object rather than an array."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
-    if type(payload) is dict:
-        return [payload], True
-    if type(payload) is list:
-        return payload, False
-    raise BadRequest("send a feedback item (a JSON object) or an array of them")
-
-
 def routes(state: ServerState) -> list[Route]:
     max_items = state.settings.max_rows
 
@@ -67,7 +55,9 @@ def routes(state: ServerState) -> list[Route]:
                 "(--log-db off): serve with --log-db URL, or use `tabserve feedback FILE "
                 "--log-db URL --model MODEL`"
             )
-        items, single = decode(await call.body())
+        items, single = v1.decode(
+            await call.body(), "a feedback item (a JSON object) or an array of them"
+        )
         if not items:
             raise BadRequest("the request holds no feedback items")
         if len(items) > max_items:
