@@ -3,6 +3,7 @@ process into SQLite (latest wins, replay exactly once, spooled while the databas
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -180,3 +181,32 @@ def test_feedback_goes_through_the_writer_process_and_survives_a_locked_database
         plog.close()
     # r1's correction, received after its first label, replaced it.
     assert _truths(plog.url) == {("r1", 0): 0, ("r2", 1): 0, ("r3", 0): 1}
+
+
+def test_predictions_stored_before_a_feedback_outage_are_not_spooled_again(
+    tmp_path: Path,
+) -> None:
+    """The database goes away between the batch's prediction rows and its feedback rows: only
+    the feedback lines are spooled, so nothing is counted (or replayed) twice."""
+    from tabserve.predlog.entries import encode_entry
+    from tabserve.predlog.process import LogWriter
+    from tabserve.predlog.spool import Spool
+
+    writer = LogWriter(
+        f"sqlite:///{tmp_path / 'p.db'}", spool_dir=tmp_path / "spool", server_pid=os.getpid()
+    )
+    writer._recover_and_replay()  # the schema, and the database up
+    entry = encode_entry("req", None, "titanic", "1", 2, [{"Age": 3}, {"Age": 4}], np.array([1, 0]))
+    truth = encode_line([("r1", 0, 1)], ts=10.0)
+
+    def gone(rows: object) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("the database went away"))
+
+    writer._feedback_inserter.insert = gone  # type: ignore[method-assign]
+    writer._deliver([(entry.rstrip(b"\n"), 2, False), (truth.rstrip(b"\n"), 1, False)])
+    assert writer.counts["written"] == 2 and writer.counts["spooled"] == 1
+    assert count_rows(writer.engine) == 2
+    spooled = [item for seg in writer.spool.closed_segments() for chunk in Spool.read(seg)
+               for item in chunk]  # fmt: skip
+    assert spooled == [orjson.loads(truth)]
+    writer.engine.dispose()
