@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.errors import ServiceUnavailable, UserError, first_problem
 from tabserve.json_records import records_from_json
 from tabserve.serving.codecs.csv_records import records_from_csv
 from tabserve.settings import Settings
@@ -206,18 +206,11 @@ def run_batch_predict(
             try:
                 results.extend(predictor.predict(chunk))
             except _RejectedBatch as rejected:
-                raise UserError(_describe(rejected.details, start)) from None
+                raise UserError(first_problem(rejected.details, offset=start)) from None
             progress.advance(task, len(chunk))
     _write(results, out, predictor.spec)
     if out:
         console.print(f"wrote {len(results)} prediction(s) to {out}")
-
-
-def _describe(details: list[dict[str, Any]], offset: int) -> str:
-    first = details[0]
-    where = f"record {offset + first.get('record', 0)}"
-    more = f" (and {len(details) - 1} more problem(s))" if len(details) > 1 else ""
-    return f"{where}: {first['message']} [{first['reason']}]{more}"
 
 
 def _write(results: list[dict[str, Any]], out: str | None, spec: FeatureSpec) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class UserError(Exception):
     """A mistake in input, config or environment that the user can fix; carries an exit code."""
@@ -23,3 +26,15 @@ class EmptyWindow(UserError):
     report yet, which a scheduler (the server's drift refresher) tells apart from a failure."""
 
     exit_code = 4
+
+
+def first_problem(
+    details: Sequence[dict[str, Any]], total: int | None = None, offset: int = 0
+) -> str:
+    """A validation answer's problems (``{record, field, reason, message}`` each, as the server's
+    400 lists them) as the CLI's one line: the first, where it is, and how many more. ``offset``
+    turns a record's index in one request into its index in the whole file."""
+    first = details[0]
+    total = len(details) if total is None else total
+    more = f" (and {total - 1} more problem(s))" if total > 1 else ""
+    return f"record {offset + first.get('record', 0)}: {first['message']} [{first['reason']}]{more}"

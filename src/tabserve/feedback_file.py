@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tabserve.errors import ServiceUnavailable, UserError
+from tabserve.errors import ServiceUnavailable, UserError, first_problem
 from tabserve.json_records import records_from_json
 from tabserve.predlog.feedback import FIELDS, FeedbackInvalid, check_items
 from tabserve.redact import mask_url, scrub
@@ -97,13 +97,6 @@ def _number(text: str) -> Any:
         return float(text)
     except ValueError:
         return text  # check_items names it: value expects a number, got the string '…'
-
-
-def _describe(path: Path, exc: FeedbackInvalid, offset: int = 0) -> str:
-    first = exc.details[0]
-    where = f"record {offset + first.get('record', 0)}"
-    more = f" (and {exc.total - 1} more problem(s))" if exc.total > 1 else ""
-    return f"{path}: {where}: {first['message']} [{first['reason']}]{more}"
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -258,7 +251,7 @@ def run_feedback(
         try:
             checked = check_items(sink.target, items)
         except FeedbackInvalid as exc:
-            raise UserError(_describe(file, exc)) from None
+            raise UserError(f"{file}: {first_problem(exc.details, exc.total)}") from None
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("sending feedback", total=len(items))
@@ -267,7 +260,9 @@ def run_feedback(
                     try:
                         sink.send(chunk)
                     except FeedbackInvalid as exc:  # the server's spec changed in between
-                        raise UserError(_describe(file, exc, start)) from None
+                        raise UserError(
+                            f"{file}: {first_problem(exc.details, exc.total, start)}"
+                        ) from None
                     progress.advance(task, len(chunk))
             else:
                 for _, chunk in _batches(checked, batch_size):
